@@ -1,0 +1,1 @@
+"""Runnable programs: `python -m apps.train_<method> --flagfile=apps/configs/<config>.cfg`."""

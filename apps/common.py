@@ -1,0 +1,90 @@
+"""Flags every app shares and the few steps every app takes the same way."""
+
+import json
+import pathlib
+
+from absl import flags, logging
+
+from kerasda import runner
+from kerasda.data import load_domain
+
+FLAGS = flags.FLAGS
+
+CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
+
+
+def define_common_flags(default_max_steps=1000, default_batch_size=128):
+    """Data, output, seeding and loop flags (the run contract of every app)."""
+    flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR, then ~/kerasda_data.")
+    flags.DEFINE_string("cache_dir", None, "Processed-data cache; default $KERASDA_CACHE_DIR, ~/.cache/kerasda.")
+    flags.DEFINE_bool("tfds_download", False, "Let TFDS download datasets missing from --data_dir.")
+    flags.DEFINE_string("source", "mnist", "Source domain: mnist, mnist_m, folder:<path>, npz:<path>.")
+    flags.DEFINE_string("target", "mnist_m", "Target domain (its training labels are never used).")
+    flags.DEFINE_enum("split", "standard", ["standard", "shared_80_20"], "Train/test split of the domains.")
+    flags.DEFINE_integer("image_size", 32, "Images are resized to image_size x image_size x 3.")
+    flags.DEFINE_string("output_dir", None, "Run directory; default runs/<app>/<timestamp>. Re-use it to resume.")
+    flags.DEFINE_string("export_root", "saved_models", "Root of versioned SavedModel exports.")
+    flags.DEFINE_string("export_dir", None, "Explicit export folder (must be new or empty).")
+    flags.DEFINE_integer("seed", 0, "Seed for data order, initialisation, noise and MNIST-M synthesis.")
+    flags.DEFINE_bool("deterministic", False, "Deterministic TF ops (slower).")
+    flags.DEFINE_integer("batch_size", default_batch_size, "Examples per domain per step.")
+    flags.DEFINE_integer("max_steps", default_max_steps, "Training steps (stop early for smoke runs).")
+    flags.DEFINE_integer("log_every", 100, "Steps between logged scalars.")
+    flags.DEFINE_integer("eval_every", 1000, "Steps between evaluations, figures (an 'epoch' of the runner).")
+    flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_bool("xla", False, "jit_compile the train step (was slower on CPU; try it on GPU).")
+
+
+def run_config_from_flags(app_name):
+    return runner.RunConfig(
+        app_name=app_name,
+        output_dir=FLAGS.output_dir,
+        max_steps=FLAGS.max_steps,
+        log_every=FLAGS.log_every,
+        eval_every=FLAGS.eval_every,
+        checkpoint_every=FLAGS.checkpoint_every,
+        steps_per_execution=FLAGS.steps_per_execution,
+        jit_compile=FLAGS.xla,
+        seed=FLAGS.seed,
+        deterministic=FLAGS.deterministic,
+    )
+
+
+def load_domain_from_flags(spec):
+    return load_domain(
+        spec,
+        data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        seed=FLAGS.seed,
+        split=FLAGS.split,
+        download=FLAGS.tfds_download,
+        cache_dir=FLAGS.cache_dir,
+    )
+
+
+def load_source_and_target():
+    """(source Domain, target Domain with its training labels sealed)."""
+    source = load_domain_from_flags(FLAGS.source)
+    target = load_domain_from_flags(FLAGS.target).unlabeled()
+    if source.num_classes != target.num_classes:
+        raise ValueError(
+            f"Source {source.name} has {source.num_classes} classes, target {target.name} "
+            f"{target.num_classes}; adaptation needs the same label set."
+        )
+    return source, target
+
+
+def write_flags(run):
+    """Record every flag value next to the results, for reproducibility."""
+    values = {name: FLAGS[name].value for name in FLAGS if not name.startswith("helpfull")}
+    (run.output_dir / "flags.json").write_text(json.dumps(values, indent=2, sort_keys=True, default=str))
+
+
+def summarise(run, metrics, keys):
+    """Log the headline numbers and where the outputs are."""
+    for key in keys:
+        if key in metrics:
+            logging.info("%s = %.4f", key, metrics[key])
+            print(f"{key}: {metrics[key]:.4f}")
+    print(f"outputs: {run.output_dir}")

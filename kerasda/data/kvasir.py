@@ -1,0 +1,395 @@
+"""Kvasir (and any folder of normal / anomalous class folders) for the VAE.
+
+Kvasir (Pogorelov et al., 2017) ships one folder per class of endoscopy frames.
+EndoVAE treats `normal-z-line`, `normal-pylorus` and `normal-cecum` as normal
+anatomy and `polyps` as the anomaly: the VAE is trained on normal images and
+scored on how badly it reconstructs polyps.
+
+The loader reads `<data_dir>/kvasir/<class>/*` (or any root of class folders),
+converts every file to RGB and resizes it to 96x96 (bilinear), skipping files
+that cannot be decoded with one counted warning. Images are kept as uint8 and
+scaled to [0, 1] by the pipeline (`value_range=(0, 1)`). Each class is split
+deterministically into train / held-out; anomalous images enter training only
+with `train_on="all"`.
+
+Kvasir is not redistributable here, so `materialize_bsds500_standin` builds an
+honest stand-in from BSDS500 photos (see its docstring): real photographs as
+"normal", photographs with a synthetic polyp-like blob as "anomaly".
+"""
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+
+import numpy as np
+from absl import logging
+
+from kerasda.data import cache, folders, paths
+
+NORMAL_CLASSES = ("normal-z-line", "normal-pylorus", "normal-cecum")
+ANOMALY_CLASSES = ("polyps",)
+TRAIN_ON = ("normal", "all")
+IMAGE_SIZE = 96
+KVASIR_SUBDIR = "kvasir"
+KVASIR_URL = "https://datasets.simula.no/kvasir/"
+
+STANDIN_NORMAL_CLASS = "bsds-normal"
+STANDIN_ANOMALY_CLASS = "bsds-blob"
+STANDIN_VERSION = 1  # bump when the stand-in's content changes
+
+
+@dataclasses.dataclass
+class AnomalyImages:
+    """Normal and anomalous images, each split into train / held-out (uint8 [N, H, W, 3]).
+
+    `x_train` is what the VAE trains on: the normal train split, plus the
+    anomalous train split only when `train_on == "all"`. Both settings are
+    evaluated on the same held-out images, which no setting trains on.
+    """
+
+    name: str
+    x_normal_train: np.ndarray
+    x_normal_heldout: np.ndarray
+    x_anomaly_train: np.ndarray
+    x_anomaly_heldout: np.ndarray
+    normal_classes: tuple
+    anomaly_classes: tuple
+    train_on: str = "normal"
+    skipped_files: int = 0
+
+    def __post_init__(self):
+        if self.train_on not in TRAIN_ON:
+            raise ValueError(f"train_on must be one of {TRAIN_ON}, got {self.train_on!r}.")
+
+    @property
+    def x_train(self):
+        if self.train_on == "all":
+            return np.concatenate([self.x_normal_train, self.x_anomaly_train])
+        return self.x_normal_train
+
+    @property
+    def image_shape(self):
+        return tuple(self.x_normal_train.shape[1:])
+
+    def summary(self):
+        """Counts per split, for logs and metrics.json."""
+        return {
+            "dataset": self.name,
+            "train_on": self.train_on,
+            "normal_classes": list(self.normal_classes),
+            "anomaly_classes": list(self.anomaly_classes),
+            "num_train": int(len(self.x_train)),
+            "num_normal_train": int(len(self.x_normal_train)),
+            "num_normal_heldout": int(len(self.x_normal_heldout)),
+            "num_anomaly_train": int(len(self.x_anomaly_train)),
+            "num_anomaly_heldout": int(len(self.x_anomaly_heldout)),
+            "skipped_files": int(self.skipped_files),
+        }
+
+
+def _check_classes(normal_classes, anomaly_classes):
+    normal_classes, anomaly_classes = tuple(normal_classes), tuple(anomaly_classes)
+    if not normal_classes or not anomaly_classes:
+        raise ValueError(
+            f"Need at least one normal and one anomaly class, got normal={normal_classes} "
+            f"anomaly={anomaly_classes}."
+        )
+    overlap = set(normal_classes) & set(anomaly_classes)
+    if overlap:
+        raise ValueError(f"Classes {sorted(overlap)} are listed as both normal and anomaly.")
+    return normal_classes, anomaly_classes
+
+
+def find_class_root(root, class_names, dataset="Kvasir", hint=""):
+    """The folder under `root` that holds every class folder (root itself or one level down).
+
+    The one-level-down case accepts an archive unzipped as-is, e.g.
+    `kvasir/kvasir-dataset-v2/polyps`. Raises MissingDataError naming the
+    expected folders otherwise.
+    """
+    root = pathlib.Path(root).expanduser()
+    candidates = [root]
+    if root.is_dir():
+        candidates += sorted(p for p in root.iterdir() if p.is_dir())
+    for candidate in candidates:
+        if all((candidate / name).is_dir() for name in class_names):
+            return candidate
+    missing = [name for name in class_names if not (root / name).is_dir()]
+    raise paths.MissingDataError(
+        f"{dataset} not found: expected class folders {', '.join(class_names)} under {root} "
+        f"(missing: {', '.join(missing)}).{hint}"
+    )
+
+
+def _listing_signature(class_root, class_names):
+    """A hash of file names, sizes and mtimes: the cache key changes when the folders do."""
+    digest = hashlib.sha256(str(class_root.resolve()).encode())
+    for name in class_names:
+        for path in sorted((class_root / name).iterdir()):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
+    """Read `class_root/<name>/*` for each name -> {"x", "y", "skipped"}.
+
+    Every regular file is tried; one that PIL cannot decode (corrupt, truncated
+    or not an image) is skipped and counted, and a single warning reports the
+    count, so one bad frame does not stop a run on thousands.
+    """
+    xs, ys, skipped = [], [], []
+    for label, name in enumerate(class_names):
+        for path in sorted((class_root / name).iterdir()):
+            if not path.is_file():
+                continue
+            try:
+                xs.append(folders.read_image_rgb(path, image_size))
+                ys.append(label)
+            except Exception:  # PIL raises many types for bad files.
+                skipped.append(f"{name}/{path.name}")
+    if skipped:
+        logging.warning(
+            "Skipped %d unreadable or non-image file(s) under %s (e.g. %s).",
+            len(skipped),
+            class_root,
+            ", ".join(skipped[:3]),
+        )
+    found = set(ys)
+    empty = [n for i, n in enumerate(class_names) if i not in found]
+    if empty:
+        raise paths.MissingDataError(
+            f"No readable images in class folder(s) {', '.join(empty)} under {class_root}."
+        )
+    return {
+        "x": np.stack(xs),
+        "y": np.asarray(ys, np.int64),
+        "skipped": np.asarray(len(skipped), np.int64),
+    }
+
+
+def split_indices(num, heldout_fraction, seed):
+    """Deterministic (train, held-out) index arrays; at least one of each when num >= 2."""
+    if not 0.0 < heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}.")
+    order = np.random.default_rng(seed).permutation(num)
+    num_heldout = int(round(num * heldout_fraction))
+    num_heldout = min(max(num_heldout, 1), num - 1) if num >= 2 else 0
+    return np.sort(order[num_heldout:]), np.sort(order[:num_heldout])
+
+
+def load_anomaly_folders(
+    root,
+    normal_classes=NORMAL_CLASSES,
+    anomaly_classes=ANOMALY_CLASSES,
+    image_size=IMAGE_SIZE,
+    heldout_fraction=0.2,
+    train_on="normal",
+    seed=0,
+    cache_dir=None,
+    use_cache=True,
+    name=None,
+    missing_hint="",
+):
+    """Any root of class folders as AnomalyImages (see the module docstring).
+
+    Args:
+        root: folder holding one sub-folder per class (or one level above it).
+        normal_classes, anomaly_classes: class folder names of each kind.
+        image_size: images are resized to image_size x image_size x 3 (bilinear).
+        heldout_fraction: fraction of each class held out from training.
+        train_on: "normal" (anomaly detection) or "all" (normal + anomaly train splits).
+        seed: seed of the train / held-out split (per class, so proportions hold).
+        cache_dir, use_cache: decoded arrays are cached as .npz, keyed by the
+            folder listing, so a second run skips decoding thousands of JPEGs.
+    """
+    normal_classes, anomaly_classes = _check_classes(normal_classes, anomaly_classes)
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}.")
+    class_names = normal_classes + anomaly_classes
+    class_root = find_class_root(root, class_names, name or pathlib.Path(root).name, missing_hint)
+
+    def build():
+        return read_classes(class_root, class_names, image_size)
+
+    if use_cache:
+        key = f"anomaly_folders_{_listing_signature(class_root, class_names)}_{image_size}px"
+        arrays = cache.cached_arrays(key, build, cache_dir)
+    else:
+        arrays = build()
+    x, y, skipped = arrays["x"], arrays["y"], int(arrays["skipped"])
+
+    splits = {"normal": ([], []), "anomaly": ([], [])}
+    for label, class_name in enumerate(class_names):
+        indices = np.flatnonzero(y == label)
+        # A per-class seed offset keeps each class's split independent of the others.
+        train, heldout = split_indices(len(indices), heldout_fraction, seed + label)
+        kind = "normal" if class_name in normal_classes else "anomaly"
+        splits[kind][0].append(indices[train])
+        splits[kind][1].append(indices[heldout])
+    take = {kind: [x[np.concatenate(part)] for part in parts] for kind, parts in splits.items()}
+    images = AnomalyImages(
+        name=name or class_root.name,
+        x_normal_train=take["normal"][0],
+        x_normal_heldout=take["normal"][1],
+        x_anomaly_train=take["anomaly"][0],
+        x_anomaly_heldout=take["anomaly"][1],
+        normal_classes=normal_classes,
+        anomaly_classes=anomaly_classes,
+        train_on=train_on,
+        skipped_files=skipped,
+    )
+    logging.info("Loaded %s", images.summary())
+    return images
+
+
+def load_kvasir(data_dir=None, **kwargs):
+    """Kvasir from `<data_dir>/kvasir/` (default data dir: $KERASDA_DATA_DIR); see load_anomaly_folders."""
+    root = paths.resolve_data_dir(data_dir) / KVASIR_SUBDIR
+    hint = (
+        f" Download Kvasir (v1 or v2) from {KVASIR_URL} and unzip it into {root}/, or point "
+        f"--data_dir / ${paths.DATA_DIR_ENV} at the folder that holds 'kvasir/'. Without "
+        "Kvasir, use --dataset=bsds500_standin."
+    )
+    return load_anomaly_folders(root, name="kvasir", missing_hint=hint, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# BSDS500 stand-in.
+
+
+def _polyp_like_blob(image, rng):
+    """Paint one smooth, shaded, pinkish ellipse with a specular highlight onto `image` (float [0, 1])."""
+    size_y, size_x = image.shape[:2]
+    radius_y, radius_x = rng.uniform(0.11, 0.27, size=2) * np.array([size_y, size_x])
+    centre_y = rng.uniform(radius_y, size_y - radius_y)
+    centre_x = rng.uniform(radius_x, size_x - radius_x)
+    angle = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float64)
+    dy, dx = yy - centre_y, xx - centre_x
+    u = (dx * np.cos(angle) + dy * np.sin(angle)) / radius_x
+    v = (-dx * np.sin(angle) + dy * np.cos(angle)) / radius_y
+    r2 = u**2 + v**2
+    edge = 2.5 / min(radius_y, radius_x)  # soft boundary about 2.5 px wide
+    alpha = np.clip((1.0 - np.sqrt(r2)) / edge, 0.0, 1.0)[..., None]
+    colour = np.array([rng.uniform(0.7, 0.9), rng.uniform(0.3, 0.45), rng.uniform(0.3, 0.45)])
+    shading = (0.65 + 0.35 * np.clip(1.0 - r2, 0.0, 1.0))[..., None]  # a dome lit from the front
+    highlight = np.exp(-((u + 0.35) ** 2 + (v + 0.35) ** 2) / 0.02)[..., None]
+    blob = np.clip(colour * shading + 0.6 * highlight, 0.0, 1.0)
+    return image * (1.0 - alpha) + blob * alpha
+
+
+def _random_crops(photo, count, crop, rng):
+    height, width = photo.shape[:2]
+    for _ in range(count):
+        top = int(rng.integers(0, height - crop + 1))
+        left = int(rng.integers(0, width - crop + 1))
+        yield photo[top : top + crop, left : left + crop]
+
+
+def materialize_bsds500_standin(
+    data_dir=None,
+    cache_dir=None,
+    seed=0,
+    crop_size=128,
+    normal_crops_per_photo=4,
+    anomaly_crops_per_photo=3,
+):
+    """Write a Kvasir-shaped stand-in built from BSDS500 and return its root folder.
+
+    - `bsds-normal/`: random `crop_size` crops of the 300 BSDS500 train + val photos.
+    - `bsds-blob/`: random crops of the 200 BSDS500 *test* photos, each with one
+      synthetic polyp-like blob (a shaded pinkish ellipse with a specular
+      highlight, 11-27% of the crop in radius).
+
+    Photos never straddle the two classes, and held-out normal crops are as
+    unseen as the anomalous ones, so the only systematic difference a
+    normal-trained VAE can pick up is the blob. This is a pipeline check on real
+    photographs, not a substitute for Kvasir's results. Written once per
+    (seed, settings) into the cache dir as PNG files, atomically.
+    """
+    from PIL import Image
+
+    data_root = paths.resolve_data_dir(data_dir) / "bsds500"
+    splits = {"normal": ("train", "val"), "anomaly": ("test",)}
+    photo_files = {
+        kind: sorted(f for split in subdirs for f in (data_root / split).glob("*.jpg"))
+        for kind, subdirs in splits.items()
+    }
+    if not photo_files["normal"] or not photo_files["anomaly"]:
+        raise paths.MissingDataError(
+            f"BSDS500 not found: expected JPEG photos in {data_root}/{{train,val,test}}/*.jpg "
+            f"(the VAE stand-in is built from them). Point --data_dir or ${paths.DATA_DIR_ENV} "
+            "at the folder that holds 'bsds500/'."
+        )
+    settings = f"s{seed}_c{crop_size}_n{normal_crops_per_photo}_a{anomaly_crops_per_photo}"
+    root = paths.resolve_cache_dir(cache_dir) / f"bsds500_standin_v{STANDIN_VERSION}_{settings}"
+    if root.is_dir():
+        return root
+    tmp = root.with_name(f"{root.name}.tmp{os.getpid()}")
+    rng = np.random.default_rng(seed)
+    plan = (
+        (STANDIN_NORMAL_CLASS, photo_files["normal"], normal_crops_per_photo, False),
+        (STANDIN_ANOMALY_CLASS, photo_files["anomaly"], anomaly_crops_per_photo, True),
+    )
+    for class_name, files, crops_per_photo, with_blob in plan:
+        (tmp / class_name).mkdir(parents=True)
+        for path in files:
+            with Image.open(path) as image:
+                photo = np.asarray(image.convert("RGB"))
+            for k, patch in enumerate(_random_crops(photo, crops_per_photo, crop_size, rng)):
+                if with_blob:
+                    patch = _polyp_like_blob(patch / 255.0, rng)
+                    patch = np.clip(np.round(patch * 255.0), 0, 255).astype(np.uint8)
+                Image.fromarray(patch).save(tmp / class_name / f"{path.stem}_{k}.png")
+    (tmp / "README.txt").write_text(materialize_bsds500_standin.__doc__)
+    try:
+        tmp.rename(root)
+    except OSError:  # another process finished first; use its copy
+        if not root.is_dir():
+            raise
+    logging.info("Wrote the BSDS500 stand-in to %s", root)
+    return root
+
+
+DATASETS = ("kvasir", "bsds500_standin", "folder:<path>")
+
+
+def load_vae_dataset(spec, data_dir=None, normal_classes=None, anomaly_classes=None, **kwargs):
+    """One entry point for the VAE app.
+
+    Args:
+        spec: "kvasir" (`<data_dir>/kvasir/`), "bsds500_standin" (built from
+            `<data_dir>/bsds500/` into the cache dir) or "folder:<path>" (any root
+            of class folders).
+        normal_classes, anomaly_classes: class folder names; None picks the
+            dataset's defaults (Kvasir's, or the stand-in's).
+        kwargs: passed to `load_anomaly_folders` (image_size, heldout_fraction,
+            train_on, seed, cache_dir, use_cache).
+    """
+    if spec == "kvasir":
+        return load_kvasir(
+            data_dir,
+            normal_classes=normal_classes or NORMAL_CLASSES,
+            anomaly_classes=anomaly_classes or ANOMALY_CLASSES,
+            **kwargs,
+        )
+    if spec == "bsds500_standin":
+        root = materialize_bsds500_standin(data_dir, kwargs.get("cache_dir"))
+        return load_anomaly_folders(
+            root,
+            normal_classes=normal_classes or (STANDIN_NORMAL_CLASS,),
+            anomaly_classes=anomaly_classes or (STANDIN_ANOMALY_CLASS,),
+            name="bsds500_standin",
+            **kwargs,
+        )
+    if spec.startswith("folder:"):
+        return load_anomaly_folders(
+            spec[len("folder:") :],
+            normal_classes=normal_classes or NORMAL_CLASSES,
+            anomaly_classes=anomaly_classes or ANOMALY_CLASSES,
+            **kwargs,
+        )
+    raise ValueError(f"Unknown VAE dataset {spec!r}: use one of {DATASETS}.")

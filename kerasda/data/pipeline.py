@@ -1,0 +1,83 @@
+"""tf.data pipelines from uint8 arrays: shuffle, batch, scale, prefetch.
+
+Images are shuffled as *indices* and gathered a batch at a time, so the
+per-example cost of tf.data is paid once per batch: on 2 CPU cores this keeps
+the input pipeline well under 10% of a training step.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _check_range(value_range):
+    low, high = value_range
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}.")
+    return float(low), float(high)
+
+
+def to_model_range(x, value_range=(-1.0, 1.0)):
+    """uint8 images -> float32 in `value_range` (numpy)."""
+    low, high = _check_range(value_range)
+    return np.asarray(x, np.float32) * ((high - low) / 255.0) + low
+
+
+def scale_images(x, value_range=(-1.0, 1.0)):
+    """uint8 images -> float32 in `value_range` (TensorFlow, for use inside pipelines)."""
+    low, high = _check_range(value_range)
+    return tf.cast(x, tf.float32) * ((high - low) / 255.0) + low
+
+
+def _index_batches(n, batch_size, shuffle, repeat, seed, drop_remainder):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if n < batch_size and drop_remainder:
+        raise ValueError(f"Only {n} examples for batch_size {batch_size}.")
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def labeled_dataset(
+    x, y, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True
+):
+    """Batches of (images float32 [B, H, W, 3], labels int64 [B])."""
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels.")
+    images = tf.constant(x)
+    labels = tf.constant(np.asarray(y, np.int64))
+    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder)
+    ds = ds.map(
+        lambda idx: (scale_images(tf.gather(images, idx), value_range), tf.gather(labels, idx)),
+        num_parallel_calls=AUTOTUNE,
+    )
+    return ds.prefetch(AUTOTUNE)
+
+
+def image_dataset(x, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True):
+    """Batches of images only: what training code gets from an unlabeled domain."""
+    images = tf.constant(x)
+    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder)
+    ds = ds.map(lambda idx: scale_images(tf.gather(images, idx), value_range), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def adaptation_dataset(source, target, batch_size, seed=0, target_batch_size=None, value_range=(-1.0, 1.0)):
+    """Infinite batches of ((source_images, source_labels), target_images).
+
+    The target side is built from images alone: its training labels are never
+    read (an unlabeled Domain would raise if they were), so no training step can
+    use them.
+    """
+    source_ds = labeled_dataset(
+        source.x_train, source.y_train, batch_size, seed=seed, value_range=value_range
+    )
+    target_ds = image_dataset(
+        target.x_train, target_batch_size or batch_size, seed=seed + 1, value_range=value_range
+    )
+    return tf.data.Dataset.zip((source_ds, target_ds)).prefetch(AUTOTUNE)

@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics, embeddings, image quality, generative scores, plots."""

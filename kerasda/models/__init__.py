@@ -1,0 +1,1 @@
+"""Models: one keras.Model subclass per method, each overriding train_step."""

@@ -1,0 +1,49 @@
+"""The digits task tower shared by the source-only baseline, DANN and PixelDA.
+
+conv5x5-32 -> max-pool -> conv5x5-48 -> max-pool -> fc100 -> fc100 -> fc10,
+ReLU throughout (Ganin & Lempitsky 2015; Bousmalis et al. 2017). The tower is
+split into a feature extractor (the convolutional part) and a label predictor
+so that DANN can attach its domain classifier between the two.
+"""
+
+import keras
+from keras import layers
+
+
+def build_digits_feature_extractor(input_shape=(32, 32, 3), name="feature_extractor"):
+    """Convolutional part of the digits tower: images -> flat features."""
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(48, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    features = layers.Flatten(name="flatten")(x)
+    return keras.Model(inputs, features, name=name)
+
+
+def build_digits_label_predictor(feature_dim, num_classes=10, name="label_predictor"):
+    """Fully connected part of the digits tower: features -> class logits."""
+    inputs = keras.Input(shape=(feature_dim,), name="features")
+    x = layers.Dense(100, activation="relu", name="fc1")(inputs)
+    x = layers.Dense(100, activation="relu", name="fc2")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def build_digits_classifier(input_shape=(32, 32, 3), num_classes=10, name="task_classifier"):
+    """The whole digits tower: images in [-1, 1] -> class logits.
+
+    Example:
+        >>> model = build_digits_classifier()
+        >>> model(np.zeros((2, 32, 32, 3))).shape
+        TensorShape([2, 10])
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+    feature_extractor = build_digits_feature_extractor(input_shape)
+    label_predictor = build_digits_label_predictor(
+        feature_extractor.output.shape[-1], num_classes
+    )
+    inputs = keras.Input(shape=input_shape, name="images")
+    logits = label_predictor(feature_extractor(inputs))
+    return keras.Model(inputs, logits, name=name)

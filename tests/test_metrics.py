@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from kerasda.evaluation import metrics, plots
+from kerasda.models.classifiers import build_digits_classifier
+
+
+def test_classification_metrics_hand_computed():
+    report = metrics.classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)
+    assert report["accuracy"] == 0.75
+    # class 0: P=1, R=0.5; class 1: P=2/3, R=1
+    assert report["precision_macro"] == pytest.approx((1 + 2 / 3) / 2)
+    assert report["recall_macro"] == pytest.approx(0.75)
+    assert report["confusion_matrix"] == [[1, 1], [0, 2]]
+
+
+def test_predict_classes_batches_cover_every_example():
+    model = build_digits_classifier()
+    x = np.zeros((7, 32, 32, 3), np.uint8)
+    assert metrics.predict_classes(model, x, batch_size=3).shape == (7,)
+
+
+def test_figures_render():
+    figure = plots.image_grid_figure(np.zeros((6, 8, 8, 3)), 2, 3, row_titles=["a", "b"])
+    assert len(figure.axes) == 6
+    figure = plots.confusion_matrix_figure([[3, 1], [0, 4]], ["a", "b"], title="t")
+    assert figure.axes[0].get_title() == "t"
+    with pytest.raises(ValueError, match="do not fit"):
+        plots.image_grid_figure(np.zeros((7, 8, 8, 3)), 2, 3)
