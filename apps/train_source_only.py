@@ -16,7 +16,8 @@ from kerasda.models.classifiers import build_digits_classifier
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=2400, default_batch_size=128)
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_float("learning_rate", 1e-3, "Initial Adam learning rate.")
+flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant"], "Learning-rate decay over max_steps.")
 
 
 def main(argv):
@@ -26,8 +27,11 @@ def main(argv):
     source, target = common.load_source_and_target()
 
     classifier = build_digits_classifier(source.image_shape, source.num_classes)
+    learning_rate = FLAGS.learning_rate
+    if FLAGS.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, FLAGS.max_steps)
     classifier.compile(
-        optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

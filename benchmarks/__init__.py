@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the figures README.md quotes; results in results/."""
