@@ -29,6 +29,7 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_bool("deterministic", False, "Deterministic TF ops (slower).")
     flags.DEFINE_integer("batch_size", default_batch_size, "Examples per domain per step.")
     flags.DEFINE_integer("max_steps", default_max_steps, "Training steps (stop early for smoke runs).")
+    flags.DEFINE_float("max_minutes", None, "Optional wall-clock budget; training stops (checkpointed) when spent.")
     flags.DEFINE_integer("log_every", 100, "Steps between logged scalars.")
     flags.DEFINE_integer("eval_every", 1000, "Steps between evaluations, figures (an 'epoch' of the runner).")
     flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
@@ -48,6 +49,7 @@ def run_config_from_flags(app_name):
         jit_compile=FLAGS.xla,
         seed=FLAGS.seed,
         deterministic=FLAGS.deterministic,
+        max_seconds=FLAGS.max_minutes * 60 if FLAGS.max_minutes else None,
     )
 
 

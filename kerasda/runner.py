@@ -47,11 +47,14 @@ class RunConfig:
     seed: int | None = 0
     deterministic: bool = False
     max_checkpoints: int = 3
+    max_seconds: float | None = None  # wall-clock budget across resumes; stops early, checkpointed
 
     def __post_init__(self):
         for name in ("max_steps", "log_every", "eval_every", "checkpoint_every", "steps_per_execution"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}.")
 
 
 @dataclasses.dataclass
@@ -146,7 +149,8 @@ class Run:
             return []
         return [json.loads(line) for line in self.history_path.read_text().splitlines() if line]
 
-    def _append_history(self, record):
+    def append_history(self, record):
+        """Add one {"step": s, name: value} record to history.jsonl (read back for curves)."""
         with self.history_path.open("a") as f:
             f.write(json.dumps(_to_json(record)) + "\n")
 
@@ -181,8 +185,15 @@ class Run:
         config = self.config
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         elapsed_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+        # SeedGenerator states are Keras variables outside TF's object graph: save them
+        # explicitly so a resumed run continues the noise stream instead of replaying it.
+        seed_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
         checkpoint = tf.train.Checkpoint(
-            model=model, step=step_var, elapsed=elapsed_var, **(extra_checkpoint_objects or {})
+            model=model,
+            step=step_var,
+            elapsed=elapsed_var,
+            seed_states=seed_states,
+            **(extra_checkpoint_objects or {}),
         )
         manager = tf.train.CheckpointManager(
             checkpoint, str(self.checkpoint_dir), max_to_keep=config.max_checkpoints
@@ -229,14 +240,22 @@ class Run:
                 if step % config.log_every < n or step == config.max_steps:
                     record = {"step": step, **logs}
                     self.log_scalars(logs, step)
-                    self._append_history(record)
+                    self.append_history(record)
                     model.reset_metrics()
                 if step % config.eval_every < n:
                     callback_list.on_epoch_end(step // config.eval_every - 1, logs)
-                if step % config.checkpoint_every < n or step == config.max_steps:
+                out_of_time = (
+                    config.max_seconds is not None
+                    and elapsed_at_start + time.perf_counter() - t0 >= config.max_seconds
+                )
+                if out_of_time:
+                    logging.warning("Wall-clock budget of %.0f s reached at step %d.", config.max_seconds, step)
+                if step % config.checkpoint_every < n or step == config.max_steps or out_of_time:
                     step_var.assign(step)
                     elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)
                     manager.save(checkpoint_number=step)
+                if out_of_time:
+                    break
         except (KeyboardInterrupt, _Interrupted):
             step_var.assign(step)
             elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)

@@ -80,6 +80,43 @@ def test_restored_weights_equal_interrupted_weights(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy())
 
 
+class _NoisyClassifier(keras.Model):
+    """A classifier whose train_step draws noise from a SeedGenerator."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = build_digits_classifier((32, 32, 3), 10)
+        self.seed_generator = keras.random.SeedGenerator(7)
+
+    def compile(self):
+        super().compile(optimizer=keras.optimizers.Adam(1e-3))
+        self.optimizer.build(self.net.trainable_variables)
+
+    def train_step(self, data):
+        x, y = data
+        x = x + 0.1 * keras.random.normal(tf.shape(x), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, self.net(x, training=True), from_logits=True)
+            )
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+
+def test_resume_restores_seed_generator_state(tmp_path):
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=4, checkpoint_every=4)
+    model = _NoisyClassifier()
+    model.compile()
+    runner.Run(config).train(model, _dataset())
+    state = model.seed_generator.state.numpy().copy()
+    assert not np.array_equal(state, _NoisyClassifier().seed_generator.state.numpy())
+    again = _NoisyClassifier()
+    again.compile()
+    runner.Run(config).train(again, _dataset())  # at max_steps: restore only
+    np.testing.assert_array_equal(again.seed_generator.state.numpy(), state)
+
+
 def test_train_logs_loss_to_tensorboard_and_decreasing_loss(tmp_path):
     config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=40, log_every=10, steps_per_execution=2)
     result = runner.Run(config).train(_classifier(), _dataset(), examples_per_step=8)
@@ -87,6 +124,14 @@ def test_train_logs_loss_to_tensorboard_and_decreasing_loss(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert result.examples_per_second > 0
+
+
+def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path):
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, checkpoint_every=10_000,
+                              max_seconds=1e-6)
+    result = runner.Run(config).train(_classifier(), _dataset())
+    assert result.steps == 1
+    assert runner.Run(config).initial_step == 1
 
 
 def test_run_config_rejects_non_positive_intervals():

@@ -37,7 +37,7 @@ class ClassifierEvaluation(keras.callbacks.Callback):
         step = (epoch + 1) * self.run.config.eval_every
         scalars = {f"eval/{name}_accuracy": self._accuracy(x, y) for name, (x, y) in self.eval_sets.items()}
         self.run.log_scalars(scalars, step)
-        self.run._append_history({"step": step, **scalars})
+        self.run.append_history({"step": step, **scalars})
 
     def on_train_end(self, logs=None):
         self.results = metrics.evaluate_classifier(
