@@ -105,6 +105,7 @@ class Run:
         seed_everything(config.seed, config.deterministic)
         self.writer = tf.summary.create_file_writer(str(self.tensorboard_dir))
         self.initial_step = self._latest_checkpoint_step()
+        self._clock = None  # elapsed training seconds, while train() runs
 
     # -- resumption -----------------------------------------------------------------
     def _latest_checkpoint_step(self):
@@ -151,6 +152,8 @@ class Run:
 
     def append_history(self, record):
         """Add one {"step": s, name: value} record to history.jsonl (read back for curves)."""
+        if self._clock is not None:
+            record = {**record, "elapsed_seconds": round(self._clock(), 2)}
         with self.history_path.open("a") as f:
             f.write(json.dumps(_to_json(record)) + "\n")
 
@@ -216,6 +219,7 @@ class Run:
         step = start_step
         elapsed_at_start = float(elapsed_var)
         t0 = time.perf_counter()
+        self._clock = lambda: elapsed_at_start + time.perf_counter() - t0
         timed_steps, timed_seconds, t_timed = 0, 0.0, None
         logs = {}
         try:
@@ -263,6 +267,7 @@ class Run:
             logging.warning("Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", step, path)
             raise KeyboardInterrupt(f"interrupted at step {step}") from None
         finally:
+            self._clock = None
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
         if t_timed is not None:

@@ -1,5 +1,7 @@
 """Classification metrics on held-out test sets: accuracy, macro P/R/F1, confusion matrix."""
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 from sklearn import metrics as sk_metrics
@@ -26,13 +28,26 @@ def classification_metrics(y_true, y_pred, num_classes):
     }
 
 
+_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _predict_function(model_or_fn):
+    """One traced inference function per model, so periodic evaluation never retraces."""
+    try:
+        return _PREDICT_FUNCTIONS[model_or_fn]
+    except (KeyError, TypeError):
+        pass
+    predict = tf.function(lambda images: model_or_fn(images, training=False), reduce_retracing=True)
+    try:
+        _PREDICT_FUNCTIONS[model_or_fn] = predict
+    except TypeError:  # not weak-referenceable: use it uncached
+        pass
+    return predict
+
+
 def predict_logits(model_or_fn, x_uint8, batch_size=512, value_range=(-1.0, 1.0)):
     """Logits of a model (or any images -> logits function) over uint8 images, batched."""
-    shape = x_uint8.shape[1:]
-    predict = tf.function(
-        lambda images: model_or_fn(images, training=False),
-        input_signature=[tf.TensorSpec([None, *shape], tf.float32)],
-    )
+    predict = _predict_function(model_or_fn)
     outputs = []
     for start in range(0, len(x_uint8), batch_size):
         images = pipeline.to_model_range(x_uint8[start : start + batch_size], value_range)
