@@ -18,6 +18,7 @@ honest stand-in from BSDS500 photos (see its docstring): real photographs as
 """
 
 import dataclasses
+import functools
 import hashlib
 import os
 import pathlib
@@ -37,6 +38,7 @@ KVASIR_URL = "https://datasets.simula.no/kvasir/"
 STANDIN_NORMAL_CLASS = "bsds-normal"
 STANDIN_ANOMALY_CLASS = "bsds-blob"
 STANDIN_VERSION = 1  # bump when the stand-in's content changes
+LOADER_VERSION = 2  # bump when the cached arrays' layout changes
 
 
 @dataclasses.dataclass
@@ -62,7 +64,7 @@ class AnomalyImages:
         if self.train_on not in TRAIN_ON:
             raise ValueError(f"train_on must be one of {TRAIN_ON}, got {self.train_on!r}.")
 
-    @property
+    @functools.cached_property
     def x_train(self):
         if self.train_on == "all":
             return np.concatenate([self.x_normal_train, self.x_anomaly_train])
@@ -137,8 +139,8 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
     """Read `class_root/<name>/*` for each name -> {"x", "y", "skipped"}.
 
     Every regular file is tried; one that PIL cannot decode (corrupt, truncated
-    or not an image) is skipped and counted, and a single warning reports the
-    count, so one bad frame does not stop a run on thousands.
+    or not an image) is skipped and its name listed in "skipped", so one bad
+    frame does not stop a run on thousands.
     """
     xs, ys, skipped = [], [], []
     for label, name in enumerate(class_names):
@@ -150,13 +152,6 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
                 ys.append(label)
             except Exception:  # PIL raises many types for bad files.
                 skipped.append(f"{name}/{path.name}")
-    if skipped:
-        logging.warning(
-            "Skipped %d unreadable or non-image file(s) under %s (e.g. %s).",
-            len(skipped),
-            class_root,
-            ", ".join(skipped[:3]),
-        )
     found = set(ys)
     empty = [n for i, n in enumerate(class_names) if i not in found]
     if empty:
@@ -166,7 +161,7 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
     return {
         "x": np.stack(xs),
         "y": np.asarray(ys, np.int64),
-        "skipped": np.asarray(len(skipped), np.int64),
+        "skipped": np.asarray(skipped, dtype=str),
     }
 
 
@@ -209,17 +204,25 @@ def load_anomaly_folders(
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}.")
     class_names = normal_classes + anomaly_classes
-    class_root = find_class_root(root, class_names, name or pathlib.Path(root).name, missing_hint)
+    display_name = "Kvasir" if name == "kvasir" else (name or pathlib.Path(root).name)
+    class_root = find_class_root(root, class_names, display_name, missing_hint)
 
     def build():
         return read_classes(class_root, class_names, image_size)
 
     if use_cache:
-        key = f"anomaly_folders_{_listing_signature(class_root, class_names)}_{image_size}px"
+        key = f"anomaly_folders{LOADER_VERSION}_{_listing_signature(class_root, class_names)}_{image_size}px"
         arrays = cache.cached_arrays(key, build, cache_dir)
     else:
         arrays = build()
-    x, y, skipped = arrays["x"], arrays["y"], int(arrays["skipped"])
+    x, y, skipped = arrays["x"], arrays["y"], [str(name) for name in arrays["skipped"]]
+    if skipped:  # one warning per load, also when the arrays come from the cache
+        logging.warning(
+            "Skipped %d unreadable or non-image file(s) under %s (e.g. %s).",
+            len(skipped),
+            class_root,
+            ", ".join(skipped[:3]),
+        )
 
     splits = {"normal": ([], []), "anomaly": ([], [])}
     for label, class_name in enumerate(class_names):
@@ -239,7 +242,7 @@ def load_anomaly_folders(
         normal_classes=normal_classes,
         anomaly_classes=anomaly_classes,
         train_on=train_on,
-        skipped_files=skipped,
+        skipped_files=len(skipped),
     )
     logging.info("Loaded %s", images.summary())
     return images

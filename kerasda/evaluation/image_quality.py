@@ -1,0 +1,326 @@
+"""How well a VAE reconstructs images, and what that says about anomalies.
+
+- PSNR and SSIM (mean, std) between images and their reconstructions, with
+  scikit-image on [0, 1] floats. SSIM uses the settings of Wang et al. (2004):
+  Gaussian 11x11 window, sigma 1.5, population covariance, averaged over RGB.
+- Anomaly detection: a VAE trained on normal images reconstructs anomalies
+  worse, so the per-image reconstruction error is an anomaly score; its ROC AUC
+  over held-out normal vs anomalous images measures how well that works.
+- The real-vs-reconstructed experiment: a small CNN learns to tell real images
+  from their reconstructions; accuracy near 0.5 on a held-out split means the
+  reconstructions are hard to tell apart from real images.
+"""
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from skimage import metrics as sk_image_metrics  # noqa: E402
+from sklearn import metrics as sk_metrics  # noqa: E402
+
+from kerasda.data import pipeline  # noqa: E402
+
+VALUE_RANGE = (0.0, 1.0)  # the VAE's input and output range
+
+
+def _as_unit_float(images):
+    """uint8 -> [0, 1] float32; float images are taken to be in [0, 1] already."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return pipeline.to_model_range(images, VALUE_RANGE)
+    return images.astype(np.float32)
+
+
+def _check_pairs(images, reconstructions):
+    images, reconstructions = _as_unit_float(images), _as_unit_float(reconstructions)
+    if images.shape != reconstructions.shape or images.ndim != 4:
+        raise ValueError(
+            f"Expected images and reconstructions of the same shape [N, H, W, C], got "
+            f"{images.shape} and {reconstructions.shape}."
+        )
+    return images, reconstructions
+
+
+def reconstruct_images(reconstruct_fn, x, batch_size=128):
+    """Reconstructions ([0, 1] float32) of uint8 or [0, 1] images, batched.
+
+    `reconstruct_fn` maps a float32 batch in [0, 1] to its reconstruction, e.g.
+    `vae.reconstruct` or an exported signature.
+    """
+    x = np.asarray(x)
+    predict = tf.function(
+        reconstruct_fn, input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)]
+    )
+    outputs = [
+        predict(tf.constant(_as_unit_float(x[start : start + batch_size]))).numpy()
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, *x.shape[1:]), np.float32)
+
+
+def psnr_per_image(images, reconstructions):
+    """Peak signal-to-noise ratio in dB of each pair (data range 1); inf for identical images."""
+    images, reconstructions = _check_pairs(images, reconstructions)
+    mse = np.mean(np.square(images.astype(np.float64) - reconstructions), axis=(1, 2, 3))
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(1.0 / mse)
+
+
+def ssim_per_image(images, reconstructions):
+    """Structural similarity of each pair (Wang et al. 2004 settings, mean over channels)."""
+    images, reconstructions = _check_pairs(images, reconstructions)
+    return np.array(
+        [
+            sk_image_metrics.structural_similarity(
+                image,
+                reconstruction,
+                data_range=1.0,
+                channel_axis=-1,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for image, reconstruction in zip(images, reconstructions)
+        ]
+    )
+
+
+def image_quality(images, reconstructions):
+    """{"psnr_mean", "psnr_std", "ssim_mean", "ssim_std", "num_images"} over the pairs."""
+    psnr = psnr_per_image(images, reconstructions)
+    ssim = ssim_per_image(images, reconstructions)
+    return {
+        "psnr_mean": float(np.mean(psnr)),
+        "psnr_std": float(np.std(psnr)),
+        "ssim_mean": float(np.mean(ssim)),
+        "ssim_std": float(np.std(ssim)),
+        "num_images": int(len(psnr)),
+    }
+
+
+def reconstruction_errors(images, reconstructions):
+    """Per-image mean squared error: the anomaly score."""
+    images, reconstructions = _check_pairs(images, reconstructions)
+    return np.mean(np.square(images - reconstructions), axis=(1, 2, 3))
+
+
+def anomaly_roc(normal_scores, anomaly_scores):
+    """ROC of scores where higher means more anomalous (anomaly is the positive class).
+
+    Returns:
+        {"roc_auc", "fpr", "tpr", "num_normal", "num_anomaly"}; fpr / tpr are
+        numpy arrays for `roc_curve_figure`.
+    """
+    normal_scores, anomaly_scores = np.ravel(normal_scores), np.ravel(anomaly_scores)
+    if not len(normal_scores) or not len(anomaly_scores):
+        raise ValueError(
+            f"Need normal and anomaly scores, got {len(normal_scores)} and {len(anomaly_scores)}."
+        )
+    labels = np.concatenate([np.zeros(len(normal_scores)), np.ones(len(anomaly_scores))])
+    scores = np.concatenate([normal_scores, anomaly_scores])
+    fpr, tpr, _ = sk_metrics.roc_curve(labels, scores)
+    return {
+        "roc_auc": float(sk_metrics.roc_auc_score(labels, scores)),
+        "fpr": fpr,
+        "tpr": tpr,
+        "num_normal": int(len(normal_scores)),
+        "num_anomaly": int(len(anomaly_scores)),
+    }
+
+
+def roc_curve_figure(fpr, tpr, roc_auc, title="Anomaly detection by reconstruction error"):
+    """The ROC curve with its AUC and the chance diagonal."""
+    figure, axis = plt.subplots(figsize=(4, 4))
+    axis.plot(fpr, tpr, label=f"AUC = {roc_auc:.3f}")
+    axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="chance")
+    axis.set_xlabel("false positive rate (normal flagged)")
+    axis.set_ylabel("true positive rate (anomalies found)")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.01)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+# ---------------------------------------------------------------------------
+# Real vs reconstructed.
+
+
+def build_real_vs_reconstructed_classifier(
+    image_shape=(96, 96, 3), seed=None, name="real_vs_reconstructed"
+):
+    """A small CNN: images in [0, 1] -> one logit (real = 1, reconstructed = 0).
+
+    Three stride-2 3x3 convolutions (16, 32, 64, ReLU), global average pooling
+    and a linear unit; `seed` fixes the initial weights without touching global
+    random state.
+    """
+
+    def init(i):
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + i)
+
+    inputs = keras.Input(shape=image_shape, name="images")
+    x = inputs
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = keras.layers.Conv2D(
+            filters, 3, strides=2, padding="same", activation="relu",
+            kernel_initializer=init(i), name=f"conv{i}",
+        )(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = keras.layers.Dense(1, kernel_initializer=init(0), name="logit")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def real_vs_reconstructed(
+    real, reconstructed, test_fraction=0.3, epochs=10, batch_size=32, learning_rate=1e-3, seed=0
+):
+    """Train a small CNN to tell real from reconstructed images; score it on a held-out split.
+
+    The split is by *pair*: an image and its own reconstruction always land on
+    the same side, so the classifier cannot succeed by remembering an image.
+
+    Returns:
+        {"accuracy", "auc", "num_train", "num_test", "epochs"} on the held-out split.
+    """
+    real, reconstructed = _check_pairs(real, reconstructed)
+    num_pairs = len(real)
+    if num_pairs < 4:
+        raise ValueError(f"Need at least 4 image pairs, got {num_pairs}.")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    order = np.random.default_rng(seed).permutation(num_pairs)
+    num_test = min(max(int(round(num_pairs * test_fraction)), 1), num_pairs - 1)
+    splits = {"test": order[:num_test], "train": order[num_test:]}
+
+    def examples(indices):
+        x = np.concatenate([real[indices], reconstructed[indices]])
+        y = np.concatenate([np.ones(len(indices)), np.zeros(len(indices))]).astype(np.float32)
+        return x, y
+
+    x_train, y_train = examples(splits["train"])
+    x_test, y_test = examples(splits["test"])
+    classifier = build_real_vs_reconstructed_classifier(real.shape[1:], seed=seed)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    train = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(y_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+    )
+    classifier.fit(train, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
+    logits = classifier.predict(x_test, batch_size=256, verbose=0)[:, 0]
+    return {
+        "accuracy": float(np.mean((logits > 0) == (y_test > 0.5))),
+        "auc": float(sk_metrics.roc_auc_score(y_test, logits)),
+        "num_train": int(len(y_train)),
+        "num_test": int(len(y_test)),
+        "epochs": int(epochs),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Everything the VAE app reports.
+
+
+def random_subset(x, count, seed):
+    """`count` images drawn without replacement (all of them if fewer), reproducibly."""
+    if len(x) <= count:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), count, replace=False))]
+
+
+def evaluate_vae(
+    reconstruct_fn,
+    x_normal_heldout,
+    x_anomaly_heldout,
+    num_quality_images=50,
+    classifier_epochs=10,
+    seed=0,
+    batch_size=128,
+):
+    """The VAE app's metrics on held-out images.
+
+    - `normal_*` / `anomaly_*`: PSNR and SSIM on `num_quality_images` random
+      held-out normal / anomalous images;
+    - `anomaly_roc_auc`: reconstruction MSE as anomaly score, over *all* held-out
+      normal and anomalous images;
+    - `real_vs_reconstructed_*`: the small-CNN experiment on all held-out anomalous
+      images and their reconstructions.
+
+    Returns:
+        (metrics dict, {"roc": anomaly_roc(...)}) — the second for figures.
+    """
+    normal = _as_unit_float(x_normal_heldout)
+    anomaly = _as_unit_float(x_anomaly_heldout)
+    normal_reconstructions = reconstruct_images(reconstruct_fn, normal, batch_size)
+    anomaly_reconstructions = reconstruct_images(reconstruct_fn, anomaly, batch_size)
+
+    results = {}
+    for kind, (x, r) in {
+        "normal": (normal, normal_reconstructions),
+        "anomaly": (anomaly, anomaly_reconstructions),
+    }.items():
+        indices = random_subset(np.arange(len(x)), num_quality_images, seed)
+        quality = image_quality(x[indices], r[indices])
+        results.update({f"{kind}_{key}": value for key, value in quality.items()})
+
+    roc = anomaly_roc(
+        reconstruction_errors(normal, normal_reconstructions),
+        reconstruction_errors(anomaly, anomaly_reconstructions),
+    )
+    results["anomaly_roc_auc"] = roc["roc_auc"]
+    results["anomaly_roc_num_normal"] = roc["num_normal"]
+    results["anomaly_roc_num_anomaly"] = roc["num_anomaly"]
+
+    if classifier_epochs > 0 and len(anomaly) >= 4:
+        experiment = real_vs_reconstructed(
+            anomaly, anomaly_reconstructions, epochs=classifier_epochs, seed=seed
+        )
+        results.update({f"real_vs_reconstructed_{k}": v for k, v in experiment.items()})
+    return results, {"roc": roc}
+
+
+def vae_losses(vae, x, batch_size=128):
+    """Mean of `vae.compute_losses` over uint8 / [0, 1] images (no training, trackers untouched)."""
+    totals, count = {}, 0
+    for start in range(0, len(x), batch_size):
+        # Eager on purpose: a few batches, and no retracing for the last, smaller one.
+        images = tf.constant(_as_unit_float(x[start : start + batch_size]))
+        n = int(images.shape[0])
+        for key, value in vae.compute_losses(images, training=False).items():
+            totals[key] = totals.get(key, 0.0) + float(value) * n
+        count += n
+    return {key: value / max(count, 1) for key, value in totals.items()}
+
+
+def vae_loss_curves_figure(history, title=None):
+    """Two panels from runner history records: reconstruction / total loss, and KL."""
+    panels = (
+        ("reconstruction and total loss", ("total_loss", "reconstruction_loss")),
+        ("KL divergence", ("kl_loss",)),
+    )
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for axis, (panel_title, keys) in zip(axes, panels):
+        for key in keys:
+            for prefix, style in (("", "-"), ("heldout/", "o--")):
+                points = [(r["step"], r[prefix + key]) for r in history if r.get(prefix + key) is not None]
+                if points:
+                    steps, values = zip(*points)
+                    axis.plot(steps, values, style, label=prefix + key, markersize=3)
+        axis.set_xlabel("step")
+        axis.set_title(panel_title, fontsize=9)
+        axis.grid(alpha=0.3)
+        if axis.lines:
+            axis.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

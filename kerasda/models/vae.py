@@ -1,0 +1,289 @@
+"""EndoVAE: a variational autoencoder for 96x96 endoscopy images.
+
+The architecture follows EndoVAE (Diamantis et al., 2022): a six-layer
+convolutional encoder down to 12x12x256, a 256-unit bottleneck, a 6-dimensional
+Gaussian latent, and a mirrored decoder of seven transposed convolutions ending
+in a sigmoid, so reconstructions live in [0, 1] like the inputs. Training
+maximises the ELBO (Kingma & Welling, 2014):
+
+    loss = reconstruction(x, decoder(z)) + beta * KL(q(z|x) || N(0, I)),
+    z = mean + exp(log_variance / 2) * epsilon,   epsilon ~ N(0, I),
+
+with the reconstruction term summed over each image's pixels (binary
+cross-entropy or squared error) and both terms averaged over the batch.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from kerasda import losses
+
+IMAGE_SHAPE = (96, 96, 3)
+LATENT_DIM = 6
+# (filters, stride) per layer. Three stride-2 layers take 96 -> 12 and back.
+ENCODER_CONVS = ((16, 1), (32, 2), (32, 1), (64, 2), (128, 2), (256, 1))
+DECODER_DECONVS = ((256, 1), (128, 2), (64, 1), (64, 2), (32, 1), (32, 2))
+DOWNSAMPLING = 8  # product of the encoder strides
+
+
+def _check_image_shape(image_shape):
+    image_shape = tuple(int(d) for d in image_shape)
+    if (
+        len(image_shape) != 3
+        or image_shape[0] % DOWNSAMPLING
+        or image_shape[1] % DOWNSAMPLING
+        or min(image_shape) < 1
+    ):
+        raise ValueError(
+            f"image_shape must be (H, W, C) with H and W multiples of {DOWNSAMPLING}, "
+            f"got {image_shape}."
+        )
+    return image_shape
+
+
+def _check_latent_dim(latent_dim):
+    if int(latent_dim) != latent_dim or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}.")
+    return int(latent_dim)
+
+
+def build_encoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="encoder"):
+    """Images in [0, 1] -> (mean, log_variance) of q(z | x), each [B, latent_dim].
+
+    The encoder is deterministic; sampling happens in the VAE, so an exported
+    `encode` signature returns the posterior's parameters, not a random draw.
+    """
+    image_shape = _check_image_shape(image_shape)
+    latent_dim = _check_latent_dim(latent_dim)
+    inputs = keras.Input(shape=image_shape, name="images")
+    x = inputs
+    for i, (filters, stride) in enumerate(ENCODER_CONVS, start=1):
+        x = layers.Conv2D(
+            filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{i}"
+        )(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", name="fc")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_variance = layers.Dense(latent_dim, name="log_variance")(x)
+    return keras.Model(inputs, [mean, log_variance], name=name)
+
+
+def build_decoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="decoder"):
+    """Latent codes [B, latent_dim] -> images in [0, 1] of `image_shape`."""
+    image_shape = _check_image_shape(image_shape)
+    latent_dim = _check_latent_dim(latent_dim)
+    height, width = image_shape[0] // DOWNSAMPLING, image_shape[1] // DOWNSAMPLING
+    inputs = keras.Input(shape=(latent_dim,), name="latent")
+    x = layers.Dense(height * width * 256, activation="relu", name="fc")(inputs)
+    x = layers.Reshape((height, width, 256), name="unflatten")(x)
+    for i, (filters, stride) in enumerate(DECODER_DECONVS, start=1):
+        x = layers.Conv2DTranspose(
+            filters, 3, strides=stride, padding="same", activation="relu", name=f"deconv{i}"
+        )(x)
+    images = layers.Conv2DTranspose(
+        image_shape[-1], 3, padding="same", activation="sigmoid", name="deconv7"
+    )(x)
+    return keras.Model(inputs, images, name=name)
+
+
+@keras.saving.register_keras_serializable(package="kerasda")
+class Sampling(layers.Layer):
+    """The reparameterisation trick: (mean, log_variance) -> z.
+
+    `z = mean + exp(log_variance / 2) * epsilon` keeps z differentiable with
+    respect to the encoder's outputs; epsilon comes from a SeedGenerator so that
+    a run is reproducible given its seed.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_variance = inputs
+        epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        return mean + tf.exp(0.5 * log_variance) * epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+class VAE(keras.Model):
+    """A variational autoencoder trained on the (beta-weighted) negative ELBO.
+
+    Args:
+        encoder: images -> [mean, log_variance] (see `build_encoder`).
+        decoder: latent -> images in [0, 1] (see `build_decoder`).
+        beta: weight of the KL term (1 is the plain VAE; > 1 a beta-VAE).
+        reconstruction_loss: "bce" (pixels as Bernoulli probabilities) or
+            "mse" (squared error); either is summed over each image.
+        seed: seed of the reparameterisation noise and of `sample_prior`.
+
+    Example:
+        >>> vae = VAE(build_encoder(), build_decoder(), seed=0)
+        >>> vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> vae.fit(images_in_0_1, batch_size=128, epochs=10)
+        >>> vae.reconstruct(images_in_0_1[:5]).shape
+        TensorShape([5, 96, 96, 3])
+    """
+
+    def __init__(self, encoder, decoder, beta=1.0, reconstruction_loss="bce", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}.")
+        if reconstruction_loss not in losses.RECONSTRUCTION_LOSSES:
+            raise ValueError(
+                f"reconstruction_loss must be one of {sorted(losses.RECONSTRUCTION_LOSSES)}, "
+                f"got {reconstruction_loss!r}."
+            )
+        if encoder.outputs[0].shape[-1] != decoder.inputs[0].shape[-1]:
+            raise ValueError(
+                f"encoder latent size {encoder.outputs[0].shape[-1]} does not match decoder "
+                f"input size {decoder.inputs[0].shape[-1]}."
+            )
+        self.encoder = encoder
+        self.decoder = decoder
+        self.beta = float(beta)
+        self.reconstruction_loss = reconstruction_loss
+        self.reconstruction_loss_fn = losses.RECONSTRUCTION_LOSSES[reconstruction_loss]
+        self.sampling = Sampling(seed=seed, name="sampling")
+        # tf.train.Checkpoint does not follow SeedGenerators; holding the state
+        # variable as an attribute saves it, so a resumed run continues the noise.
+        self.noise_state = self.sampling.seed_generator.state
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def latent_dim(self):
+        return self.decoder.inputs[0].shape[-1]
+
+    @property
+    def image_shape(self):
+        return tuple(self.encoder.inputs[0].shape[1:])
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def compile(self, optimizer="adam", **kwargs):
+        """Also builds the optimizer, so a checkpoint restores its slots."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.trainable_variables)
+
+    # -- The three operations users (and the exported signatures) need. --
+
+    def encode(self, images):
+        """Images in [0, 1] -> (mean, log_variance) of the approximate posterior."""
+        mean, log_variance = self.encoder(images, training=False)
+        return mean, log_variance
+
+    def decode(self, latent):
+        """Latent codes -> images in [0, 1]."""
+        return self.decoder(latent, training=False)
+
+    def reconstruct(self, images):
+        """Deterministic reconstruction: decode the posterior mean (no sampling noise)."""
+        mean, _ = self.encode(images)
+        return self.decode(mean)
+
+    def sample_prior(self, num_samples):
+        """Decode `num_samples` latent codes drawn from the prior N(0, I)."""
+        latent = keras.random.normal(
+            (num_samples, self.latent_dim), seed=self.sampling.seed_generator
+        )
+        return self.decode(latent)
+
+    def call(self, images, training=False):
+        return self.reconstruct(images)
+
+    # -- Training. --
+
+    def compute_losses(self, images, training=False):
+        """The negative ELBO and its two terms, each averaged over the batch."""
+        mean, log_variance = self.encoder(images, training=training)
+        latent = self.sampling([mean, log_variance])
+        reconstructions = self.decoder(latent, training=training)
+        reconstruction_loss = tf.reduce_mean(self.reconstruction_loss_fn(images, reconstructions))
+        kl_loss = tf.reduce_mean(losses.gaussian_kl_divergence(mean, log_variance))
+        total_loss = reconstruction_loss + self.beta * kl_loss
+        return {
+            "total_loss": total_loss,
+            "reconstruction_loss": reconstruction_loss,
+            "kl_loss": kl_loss,
+        }
+
+    def _images(self, data):
+        # Accept (images,), (images, labels) or bare images, as fit passes them.
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        if data.dtype == tf.uint8:  # raw pixels: the model works in [0, 1]
+            return tf.cast(data, self.compute_dtype) / 255.0
+        return tf.cast(data, self.compute_dtype)
+
+    def _update_trackers(self, loss_values):
+        self.total_loss_tracker.update_state(loss_values["total_loss"])
+        self.reconstruction_loss_tracker.update_state(loss_values["reconstruction_loss"])
+        self.kl_loss_tracker.update_state(loss_values["kl_loss"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images = self._images(data)
+        with tf.GradientTape() as tape:
+            loss_values = self.compute_losses(images, training=True)
+        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        gradients = tape.gradient(loss_values["total_loss"], variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_trackers(loss_values)
+
+    def test_step(self, data):
+        images = self._images(data)
+        return self._update_trackers(self.compute_losses(images, training=False))
+
+    # -- Export. --
+
+    def serving_signatures(self):
+        """{name: (fn, input_specs)} for `kerasda.export.export_signatures`.
+
+        encode(images[None,H,W,3] in [0, 1]) -> {mean, log_variance}
+        decode(latent[None,latent_dim]) -> {images}
+        reconstruct(images) -> {reconstructions}  (decodes the posterior mean)
+        """
+        image_spec = tf.TensorSpec((None, *self.image_shape), tf.float32, name="images")
+        latent_spec = tf.TensorSpec((None, self.latent_dim), tf.float32, name="latent")
+
+        def encode(images):
+            mean, log_variance = self.encode(images)
+            return {"mean": mean, "log_variance": log_variance}
+
+        def decode(latent):
+            return {"images": self.decode(latent)}
+
+        def reconstruct(images):
+            return {"reconstructions": self.reconstruct(images)}
+
+        return {
+            "encode": (encode, [image_spec]),
+            "decode": (decode, [latent_spec]),
+            "reconstruct": (reconstruct, [image_spec]),
+        }
+
+
+def build_vae(
+    image_shape=IMAGE_SHAPE,
+    latent_dim=LATENT_DIM,
+    beta=1.0,
+    reconstruction_loss="bce",
+    seed=None,
+):
+    """The EndoVAE model (uncompiled) for `image_shape` images and a `latent_dim` latent."""
+    return VAE(
+        build_encoder(image_shape, latent_dim),
+        build_decoder(image_shape, latent_dim),
+        beta=beta,
+        reconstruction_loss=reconstruction_loss,
+        seed=seed,
+        name="endovae",
+    )

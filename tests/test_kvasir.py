@@ -1,0 +1,166 @@
+"""Kvasir-layout loader on synthetic class folders, and the BSDS500 stand-in."""
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerasda.data import MissingDataError, kvasir
+
+COUNTS = {"normal-z-line": 5, "normal-pylorus": 4, "normal-cecum": 3, "polyps": 6}
+
+
+def _write_class_folders(root, counts=COUNTS, seed=0):
+    """Uniform-colour images of assorted sizes and modes; polyps are bright red, normals are not."""
+    rng = np.random.default_rng(seed)
+    for name, count in counts.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            if name == "polyps":
+                colour = (250, int(rng.integers(0, 100)), int(rng.integers(0, 100)))
+            else:
+                colour = tuple(int(c) for c in rng.integers(0, 150, 3))
+            size = (int(rng.integers(60, 300)), int(rng.integers(60, 300)))
+            image = Image.new("RGB", size, colour)
+            if i == 1:
+                image = image.convert("RGBA")  # alpha is dropped
+            suffix = ".png" if i % 2 else ".jpg"
+            image.save(folder / f"{name}_{i}{suffix}")
+    return root
+
+
+def _add_bad_files(root):
+    (root / "polyps" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    (root / "normal-cecum" / "notes.txt").write_text("not an image")
+    good = root / "normal-z-line" / "normal-z-line_0.jpg"
+    (root / "normal-z-line" / "truncated.jpg").write_bytes(good.read_bytes()[:200])
+
+
+@pytest.fixture
+def kvasir_root(tmp_path):
+    return _write_class_folders(tmp_path / "kvasir")
+
+
+def _load(root, tmp_path, **kwargs):
+    kwargs.setdefault("cache_dir", tmp_path / "cache")
+    return kvasir.load_anomaly_folders(root, **kwargs)
+
+
+def test_loads_rgb_uint8_96x96_split_by_kind(kvasir_root, tmp_path):
+    data = _load(kvasir_root, tmp_path)
+    for x in (data.x_normal_train, data.x_normal_heldout, data.x_anomaly_train, data.x_anomaly_heldout):
+        assert x.dtype == np.uint8 and x.shape[1:] == (96, 96, 3)
+    assert len(data.x_normal_train) + len(data.x_normal_heldout) == 12
+    assert len(data.x_anomaly_train) + len(data.x_anomaly_heldout) == 6
+    # 20% of each class held out (rounded, at least one): 1 + 1 + 1 normal, 1 anomaly.
+    assert len(data.x_normal_heldout) == 3 and len(data.x_anomaly_heldout) == 1
+    # Uniform colours survive the bilinear resize unchanged.
+    assert np.ptp(data.x_normal_train[0].reshape(-1, 3), axis=0).max() <= 1
+    assert data.skipped_files == 0
+
+
+@pytest.mark.parametrize("source", ["files", "cache"])
+def test_corrupt_and_non_image_files_are_skipped_and_counted_once(kvasir_root, tmp_path, caplog, source):
+    _add_bad_files(kvasir_root)
+    if source == "cache":
+        _load(kvasir_root, tmp_path)  # fills the cache; the load below reads it
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        data = _load(kvasir_root, tmp_path)
+    assert data.skipped_files == 3
+    assert data.summary()["skipped_files"] == 3
+    warnings = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "Skipped 3" in warnings[0].getMessage()
+    assert len(data.x_normal_train) + len(data.x_normal_heldout) == 12
+
+
+def test_missing_class_folder_error_names_the_expected_folders(kvasir_root, tmp_path):
+    (kvasir_root / "polyps").rename(kvasir_root / "polyp")
+    with pytest.raises(MissingDataError) as error:
+        _load(kvasir_root, tmp_path)
+    message = str(error.value)
+    for name in COUNTS:
+        assert name in message
+    assert "missing: polyps" in message
+
+
+def test_missing_kvasir_dir_error_says_where_and_what_to_do(tmp_path):
+    with pytest.raises(MissingDataError) as error:
+        kvasir.load_kvasir(data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    message = str(error.value)
+    assert message.startswith("Kvasir not found") and str(tmp_path / "kvasir") in message
+    assert "normal-z-line, normal-pylorus, normal-cecum, polyps" in message
+    assert "bsds500_standin" in message
+
+
+def test_split_is_deterministic_disjoint_and_seed_dependent(kvasir_root, tmp_path):
+    first = _load(kvasir_root, tmp_path, seed=0)
+    again = _load(kvasir_root, tmp_path, seed=0)
+    other = _load(kvasir_root, tmp_path, seed=5)
+    np.testing.assert_array_equal(first.x_normal_heldout, again.x_normal_heldout)
+    np.testing.assert_array_equal(first.x_anomaly_heldout, again.x_anomaly_heldout)
+    colours = lambda x: {tuple(img[0, 0]) for img in x}  # noqa: E731
+    assert not colours(first.x_normal_train) & colours(first.x_normal_heldout)
+    assert colours(first.x_normal_heldout) != colours(other.x_normal_heldout)
+
+
+def test_anomalies_enter_training_only_with_train_on_all(kvasir_root, tmp_path):
+    normal_only = _load(kvasir_root, tmp_path, train_on="normal")
+    assert normal_only.x_train[..., 0].max() < 200  # no bright-red polyp among them
+    assert len(normal_only.x_train) == len(normal_only.x_normal_train)
+    everything = _load(kvasir_root, tmp_path, train_on="all")
+    assert len(everything.x_train) == len(everything.x_normal_train) + len(everything.x_anomaly_train)
+    assert (everything.x_train[..., 0].max(axis=(1, 2)) >= 245).sum() == len(everything.x_anomaly_train)
+    # Held-out images are the same in both settings, so their metrics compare.
+    np.testing.assert_array_equal(normal_only.x_anomaly_heldout, everything.x_anomaly_heldout)
+    with pytest.raises(ValueError, match="'some'"):
+        _load(kvasir_root, tmp_path, train_on="some")
+
+
+def test_class_lists_are_configurable_and_validated(kvasir_root, tmp_path):
+    data = _load(kvasir_root, tmp_path, normal_classes=["normal-cecum"], anomaly_classes=["polyps"])
+    assert len(data.x_normal_train) + len(data.x_normal_heldout) == 3
+    with pytest.raises(ValueError, match="both normal and anomaly"):
+        _load(kvasir_root, tmp_path, normal_classes=["polyps"], anomaly_classes=["polyps"])
+
+
+def test_archive_unzipped_one_level_down_is_found(tmp_path):
+    _write_class_folders(tmp_path / "kvasir" / "kvasir-dataset-v2")
+    data = kvasir.load_kvasir(data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert data.name == "kvasir" and data.summary()["num_normal_train"] == 9
+
+
+def test_cache_follows_changes_to_the_folders(kvasir_root, tmp_path):
+    assert _load(kvasir_root, tmp_path).summary()["num_anomaly_train"] == 5
+    _write_class_folders(kvasir_root, {"polyps": 10}, seed=1)  # overwrites 6, adds 4
+    assert _load(kvasir_root, tmp_path).summary()["num_anomaly_train"] == 8
+
+
+def test_bsds500_standin_has_real_normal_crops_and_blob_anomalies(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("val", 1), ("test", 2)):
+        folder = tmp_path / "data" / "bsds500" / split
+        folder.mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{split}{i}.jpg", quality=95)
+    data = kvasir.load_vae_dataset(
+        "bsds500_standin", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", heldout_fraction=0.25
+    )
+    assert data.normal_classes == ("bsds-normal",) and data.anomaly_classes == ("bsds-blob",)
+    assert data.summary()["num_normal_train"] + data.summary()["num_normal_heldout"] == 3 * 4
+    assert data.summary()["num_anomaly_train"] + data.summary()["num_anomaly_heldout"] == 2 * 3
+    anomalies = np.concatenate([data.x_anomaly_train, data.x_anomaly_heldout]).astype(float)
+    normals = np.concatenate([data.x_normal_train, data.x_normal_heldout]).astype(float)
+    red_excess = lambda x: (x[..., 0] - x[..., 1]).mean()  # noqa: E731
+    # The pinkish blob covers ~4-23% of a crop, with red ~90 above green.
+    assert red_excess(anomalies) > red_excess(normals) + 4
+    root = kvasir.materialize_bsds500_standin(tmp_path / "data", tmp_path / "cache")
+    assert (root / "README.txt").exists()  # the stand-in documents itself
+
+
+def test_unknown_dataset_spec_is_rejected():
+    with pytest.raises(ValueError, match="'mnist'"):
+        kvasir.load_vae_dataset("mnist")

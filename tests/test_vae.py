@@ -1,0 +1,177 @@
+"""EndoVAE model: shapes, the two loss terms against hand-computed values, training."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasda import losses
+from kerasda.models import vae as vae_lib
+
+
+def _images(n=4, seed=0):
+    return np.random.default_rng(seed).random((n, 96, 96, 3)).astype(np.float32)
+
+
+def _pin_posterior(model, mean, log_variance):
+    """Make the encoder output the same (mean, log_variance) for every input."""
+    for layer_name, bias in (("mean", mean), ("log_variance", log_variance)):
+        layer = model.encoder.get_layer(layer_name)
+        kernel, _ = layer.get_weights()
+        layer.set_weights([np.zeros_like(kernel), np.asarray(bias, np.float32)])
+
+
+def test_shapes_96x96x3_in_and_out_with_latent_6():
+    model = vae_lib.build_vae(seed=0)
+    x = _images(2)
+    mean, log_variance = model.encode(x)
+    assert mean.shape == (2, 6) and log_variance.shape == (2, 6)
+    assert model.encoder.get_layer("conv6").output.shape[1:] == (12, 12, 256)
+    assert model.decoder.get_layer("unflatten").output.shape[1:] == (12, 12, 256)
+    reconstructions = model.reconstruct(x)
+    assert reconstructions.shape == (2, 96, 96, 3)
+    assert float(tf.reduce_min(reconstructions)) >= 0.0
+    assert float(tf.reduce_max(reconstructions)) <= 1.0
+    assert model.decode(np.zeros((3, 6), np.float32)).shape == (3, 96, 96, 3)
+    assert model.sample_prior(9).shape == (9, 96, 96, 3)
+
+
+def test_architecture_follows_endovae():
+    model = vae_lib.build_vae()
+    convs = [l for l in model.encoder.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [l.filters for l in convs] == [16, 32, 32, 64, 128, 256]
+    assert all(l.activation is keras.activations.relu for l in convs)
+    assert model.encoder.get_layer("fc").units == 256
+    deconvs = [l for l in model.decoder.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [l.filters for l in deconvs] == [256, 128, 64, 64, 32, 32, 3]
+    assert deconvs[-1].activation is keras.activations.sigmoid
+
+
+def test_latent_dim_is_configurable():
+    model = vae_lib.build_vae(latent_dim=3)
+    mean, _ = model.encode(_images(1))
+    assert mean.shape == (1, 3) and model.latent_dim == 3
+    assert model.decode(np.zeros((1, 3), np.float32)).shape == (1, 96, 96, 3)
+
+
+def test_gaussian_kl_matches_closed_form_for_known_values():
+    # KL = 0.5 * sum(exp(lv) + mu^2 - 1 - lv) = 0.5 * (1 + (2 - 1 - ln 2)) = 1 - ln(2) / 2
+    kl = losses.gaussian_kl_divergence(
+        tf.constant([[1.0, 0.0], [0.0, 0.0]]), tf.constant([[0.0, np.log(2.0)], [0.0, 0.0]])
+    )
+    np.testing.assert_allclose(kl.numpy(), [1.0 - np.log(2.0) / 2.0, 0.0], rtol=1e-6)
+
+
+def test_kl_term_of_the_model_equals_closed_form_for_its_posterior():
+    model = vae_lib.build_vae(seed=0)
+    mean = np.array([0.5, -1.0, 0.0, 2.0, 0.1, 0.0], np.float32)
+    log_variance = np.array([0.0, -1.0, 1.0, 0.5, -2.0, 0.0], np.float32)
+    _pin_posterior(model, mean, log_variance)
+    expected = 0.5 * np.sum(np.exp(log_variance) + mean**2 - 1.0 - log_variance)
+    values = model.compute_losses(_images(3))
+    np.testing.assert_allclose(float(values["kl_loss"]), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [1.0, 2.5])
+def test_reconstruction_loss_switch_sums_bce_or_squared_error_per_image(beta):
+    x = _images(3)
+    results = {}
+    for name in ("bce", "mse"):
+        keras.utils.set_random_seed(1)  # identical weights for both models
+        model = vae_lib.build_vae(reconstruction_loss=name, beta=beta, seed=0)
+        # A near-zero posterior variance makes z = mean, so the loss is deterministic.
+        _pin_posterior(model, np.full(6, 0.3), np.full(6, -40.0))
+        r = np.clip(model.reconstruct(x).numpy().astype(np.float64), 1e-7, 1 - 1e-7)
+        if name == "bce":
+            per_image = -np.sum(x * np.log(r) + (1 - x) * np.log(1 - r), axis=(1, 2, 3))
+        else:
+            per_image = np.sum((x - r) ** 2, axis=(1, 2, 3))
+        values = model.compute_losses(x)
+        np.testing.assert_allclose(float(values["reconstruction_loss"]), per_image.mean(), rtol=1e-4)
+        expected_kl = 0.5 * 6 * (np.exp(-40.0) + 0.09 - 1.0 + 40.0)
+        np.testing.assert_allclose(float(values["kl_loss"]), expected_kl, rtol=1e-5)
+        np.testing.assert_allclose(
+            float(values["total_loss"]), per_image.mean() + beta * expected_kl, rtol=1e-4
+        )
+        results[name] = float(values["reconstruction_loss"])
+    # Summed over 96*96*3 pixels, BCE of random targets (~0.69 a pixel at r=0.5) is far above
+    # their squared error (~0.08 a pixel).
+    assert results["bce"] > 4 * results["mse"]
+
+
+def test_sampling_uses_reparameterisation_and_is_seeded():
+    mean = tf.fill((20000, 2), 1.5)
+    log_variance = tf.fill((20000, 2), np.log(0.25))
+    z = vae_lib.Sampling(seed=3)([mean, log_variance]).numpy()
+    np.testing.assert_allclose(z.mean(axis=0), [1.5, 1.5], atol=0.02)
+    np.testing.assert_allclose(z.std(axis=0), [0.5, 0.5], atol=0.02)
+    again = vae_lib.Sampling(seed=3)([mean, log_variance]).numpy()
+    np.testing.assert_array_equal(z, again)
+    config = vae_lib.Sampling(seed=7, name="s").get_config()
+    assert vae_lib.Sampling.from_config(config).seed == 7
+
+
+def test_invalid_arguments_are_rejected_with_the_bad_value():
+    with pytest.raises(ValueError, match="'l1'"):
+        vae_lib.build_vae(reconstruction_loss="l1")
+    with pytest.raises(ValueError, match="-1"):
+        vae_lib.build_vae(beta=-1)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        vae_lib.build_encoder(image_shape=(90, 90, 3))
+    with pytest.raises(ValueError, match="latent_dim"):
+        vae_lib.build_decoder(latent_dim=0)
+
+
+def test_compile_builds_the_optimizer_for_checkpoint_restore():
+    model = vae_lib.build_vae(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert model.optimizer.built
+    assert len(model.optimizer.variables) > len(model.trainable_variables)
+
+
+def test_fit_runs_two_steps_and_reports_the_three_losses():
+    model = vae_lib.build_vae(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    dataset = tf.data.Dataset.from_tensor_slices(_images(8)).batch(4).repeat()
+    history = model.fit(dataset, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)
+    assert set(history.history) == {"total_loss", "reconstruction_loss", "kl_loss"}
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    # test_step mirrors train_step (labels, if given, are ignored).
+    logs = model.evaluate(_images(4), np.zeros(4), batch_size=4, verbose=0, return_dict=True)
+    assert set(logs) == {"total_loss", "reconstruction_loss", "kl_loss"}
+
+
+def test_train_steps_update_encoder_and_decoder_and_lower_the_loss():
+    model = vae_lib.build_vae(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = tf.constant(_images(4))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    first = float(model.train_step(x)["total_loss"])
+    for _ in range(5):
+        model.reset_metrics()
+        last = float(model.train_step(x)["total_loss"])
+    changed = [not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
+    assert all(changed), "every encoder and decoder variable should receive gradients"
+    assert last < first
+
+
+def test_uint8_batches_are_scaled_to_unit_range():
+    model = vae_lib.build_vae(seed=0)
+    pixels = (_images(2) * 255).round().astype(np.uint8)
+    np.testing.assert_allclose(model._images(tf.constant(pixels)).numpy(), pixels / 255.0, atol=1e-6)
+
+
+def test_checkpoint_restores_weights_optimizer_slots_and_noise_state(tmp_path):
+    model = vae_lib.build_vae(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.train_step(tf.constant(_images(2)))
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    restored = vae_lib.build_vae(seed=5)
+    restored.compile(optimizer=keras.optimizers.Adam(1e-3))
+    tf.train.Checkpoint(model=restored).restore(path).assert_existing_objects_matched()
+    for a, b in zip(model.variables, restored.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Same sampling-noise state, so a resumed run draws the same noise as an uninterrupted one.
+    np.testing.assert_array_equal(model.sample_prior(2).numpy(), restored.sample_prior(2).numpy())
