@@ -1,0 +1,196 @@
+"""GAN benchmark on 32x32 MNIST: quality targets, the seeds' DCGAN experiments, time per epoch.
+
+Trains each configuration with `apps/train_gan.py` (one subprocess per run, so
+every run is exactly what a user would get) and collects their metrics.json:
+
+- dcgan, cgan, acgan with their shipped configs (apps/configs/*_mnist.cfg);
+- the seeds' DCGAN experiment: --ndf halved and doubled, --init=keras_default;
+- the cGAN cD(x) ablation (--nocondition_discriminator).
+
+Finished runs are reused (their metrics.json), so the benchmark can be run in
+pieces (`--runs=...`) and a last full invocation assembles the table.
+
+Targets checked: cGAN and ACGAN >= 98% of samples classified as their
+requested label; DCGAN all 10 digits present with max/min class frequency
+<= 2.5 over 10,000 samples. Writes benchmarks/results/<name>.json and .md.
+
+    python -m benchmarks.gan_mnist                      # the full benchmark
+    python -m benchmarks.gan_mnist --runs=dcgan,cgan,acgan   # the targets only
+    python -m benchmarks.gan_mnist --max_minutes=5      # each run capped (shortened runs say so)
+    python -m benchmarks.gan_mnist --max_steps=3 --num_eval_samples=200 \\
+        --name=gan_mnist_smoke                          # a check of the script
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Dataset root (default $KERASDA_DATA_DIR).")
+flags.DEFINE_string("output_root", "runs/benchmarks/gan_mnist", "Where the runs' directories go.")
+flags.DEFINE_string("name", "gan_mnist", "Results file stem under benchmarks/results/.")
+flags.DEFINE_list("runs", None, "Subset of runs to do (default: all).")
+flags.DEFINE_float("epochs", None, "Override every run's --epochs.")
+flags.DEFINE_integer("max_steps", None, "Override with a step count (to check the script).")
+flags.DEFINE_float("max_minutes", None, "Per-run wall-clock budget; a run that hits it stops early "
+                   "(its table row shows the epochs it reached).")
+flags.DEFINE_integer("num_eval_samples", 10000, "Samples scored per run.")
+flags.DEFINE_bool("resume", True, "Reuse finished runs (their metrics.json); --noresume re-enters "
+                  "them, so a run cut by --max_minutes continues from its checkpoint.")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+# name -> (model, extra flags, what it shows)
+RUNS = {
+    "dcgan": ("dcgan", [], "DCGAN, shipped config (ndf=ngf=32, N(0, 0.02) init)"),
+    "dcgan_ndf16": ("dcgan", ["--ndf=16"], "DCGAN, D half as wide"),
+    "dcgan_ndf64": ("dcgan", ["--ndf=64"], "DCGAN, D twice as wide"),
+    "dcgan_keras_init": ("dcgan", ["--init=keras_default"], "DCGAN, Keras default init"),
+    "cgan": ("cgan", [], "cGAN, label into G and D"),
+    "cgan_cdx": ("cgan", ["--nocondition_discriminator"], "cGAN ablation cD(x): D ignores the label"),
+    "acgan": ("acgan", [], "ACGAN, D classifies"),
+}
+TARGET_LABEL_ACCURACY = 0.98
+TARGET_MAX_MIN_RATIO = 2.5
+
+
+def _command(name, model, extra, output_dir):
+    command = [
+        sys.executable, "-m", "apps.train_gan",
+        f"--flagfile=apps/configs/{model}_mnist.cfg", f"--model={model}",
+        f"--output_dir={output_dir}", f"--export_root={output_dir / 'exports'}",
+        f"--num_eval_samples={FLAGS.num_eval_samples}", *extra,
+    ]
+    if FLAGS.data_dir:
+        command.append(f"--data_dir={FLAGS.data_dir}")
+    if FLAGS.epochs is not None:
+        command.append(f"--epochs={FLAGS.epochs}")
+    if FLAGS.max_steps is not None:
+        command.append(f"--max_steps={FLAGS.max_steps}")
+    if FLAGS.max_minutes is not None:
+        command.append(f"--max_minutes={FLAGS.max_minutes}")
+    return command
+
+
+def _run(name):
+    model, extra, description = RUNS[name]
+    output_dir = pathlib.Path(FLAGS.output_root) / FLAGS.name / name
+    metrics_path = output_dir / "metrics.json"
+    if FLAGS.resume and metrics_path.exists() and "frechet_distance" in json.loads(metrics_path.read_text()):
+        print(f"[{name}] reusing {metrics_path}")
+    else:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        command = _command(name, model, extra, output_dir)
+        print(f"[{name}] {' '.join(command)}", flush=True)
+        started = time.time()
+        with (output_dir / "log.txt").open("w") as log:
+            subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
+        print(f"[{name}] done in {time.time() - started:.0f} s", flush=True)
+    metrics = json.loads(metrics_path.read_text())
+    flags_used = json.loads((output_dir / "flags.json").read_text())
+    return {
+        "name": name,
+        "model": model,
+        "description": description,
+        "flags": {k: flags_used[k] for k in ("ngf", "ndf", "nz", "init", "lr_d", "lr_g", "batch_size",
+                                              "epochs", "condition_discriminator", "seed")},
+        "steps": metrics["steps"],
+        "epochs_trained": metrics["epochs_trained"],
+        # Stopped by --max_minutes before the epochs it asked for (with --max_steps, by design).
+        "shortened": FLAGS.max_steps is None and metrics["epochs_trained"] < flags_used["epochs"] - 1e-6,
+        "wall_seconds": metrics["wall_seconds"],
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "frechet_distance": metrics["frechet_distance"],
+        "label_accuracy": metrics.get("label_accuracy"),
+        "class_counts": metrics["class_counts"],
+        "classes_present": metrics["classes_present"],
+        "max_min_ratio": metrics["max_min_ratio"],
+        "normalized_entropy": metrics["normalized_entropy"],
+        "judge_test_accuracy": metrics["judge_test_accuracy"],
+        "output_dir": str(output_dir),
+    }
+
+
+def _targets(results):
+    by_name = {r["name"]: r for r in results}
+    targets = {}
+    for name in ("cgan", "acgan"):
+        if name in by_name:
+            value = by_name[name]["label_accuracy"]
+            targets[f"{name}_label_accuracy>={TARGET_LABEL_ACCURACY}"] = {
+                "value": value, "met": value is not None and value >= TARGET_LABEL_ACCURACY}
+    if "dcgan" in by_name:
+        r = by_name["dcgan"]
+        ratio = r["max_min_ratio"]
+        targets[f"dcgan_all_10_digits_and_max_min<={TARGET_MAX_MIN_RATIO}"] = {
+            "value": {"classes_present": r["classes_present"], "max_min_ratio": ratio},
+            "met": r["classes_present"] == 10 and ratio is not None and ratio <= TARGET_MAX_MIN_RATIO,
+        }
+    return targets
+
+
+def _fmt(value, spec=".3f"):
+    return "-" if value is None else format(value, spec)
+
+
+def _markdown(report):
+    lines = [
+        f"# GAN benchmark on 32x32 MNIST ({report['date']})",
+        "",
+        f"Machine: {report['machine']}. Load average before/after: {report['load_before']} / "
+        f"{report['load_after']} (other jobs share the cores). Scores over "
+        f"{report['num_eval_samples']} samples, judged by the digits classifier "
+        f"(MNIST test accuracy {_fmt(report['results'][0]['judge_test_accuracy'], '.4f')}).",
+        "",
+        "| run | what | epochs | s/epoch | Frechet dist. | label acc. | classes | max/min | norm. entropy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['name']} | {r['description']} | {r['epochs_trained']:.2f}"
+            f"{' of ' + format(r['flags']['epochs'], 'g') + ' (budget hit)' if r['shortened'] else ''} "
+            f"| {_fmt(r['seconds_per_epoch'], '.0f')} "
+            f"| {r['frechet_distance']:.2f} | {_fmt(r['label_accuracy'], '.4f')} | {r['classes_present']} "
+            f"| {_fmt(r['max_min_ratio'], '.2f')} | {r['normalized_entropy']:.4f} |"
+        )
+    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
+    for name, target in report["targets"].items():
+        lines.append(f"| {name} | {target['value']} | {'yes' if target['met'] else 'NO'} |")
+    lines += ["", f"Command: `{report['command']}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    names = FLAGS.runs or list(RUNS)
+    unknown = sorted(set(names) - set(RUNS))
+    if unknown:
+        raise app.UsageError(f"Unknown runs {unknown}; choose from {sorted(RUNS)}.")
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    results = [_run(name) for name in names]
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+        "load_before": load_before,
+        "load_after": [round(v, 2) for v in os.getloadavg()],
+        "num_eval_samples": FLAGS.num_eval_samples,
+        "command": " ".join(["python -m benchmarks.gan_mnist", *sys.argv[1:]]),
+        "results": results,
+        "targets": _targets(results),
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{FLAGS.name}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS_DIR / f"{FLAGS.name}.md").write_text(_markdown(report))
+    print(_markdown(report))
+
+
+if __name__ == "__main__":
+    app.run(main)
