@@ -2,3 +2,4 @@
 
 from kerasda.callbacks.evaluation import ClassifierEvaluation
 from kerasda.callbacks.figures import FigureCallback
+from kerasda.callbacks.lambda_scheduler import GradientReversalScheduler

@@ -1,4 +1,5 @@
-"""Custom layers: gradient reversal (DANN), residual block (PixelDA's generator)."""
+"""Custom layers: gradient reversal (DANN), per-image standardisation, residual block (PixelDA)."""
 
 from kerasda.layers.gradient_reversal import GradientReversal
 from kerasda.layers.residual import ResidualBlock
+from kerasda.layers.standardization import PerImageStandardization

@@ -1,0 +1,318 @@
+"""Domain-adversarial neural network (Ganin & Lempitsky, ICML 2015; JMLR 2016).
+
+Three parts share one optimizer step:
+
+    images --feature_extractor--> features --label_predictor--> class logits  (source only)
+                                      |
+                                      +--gradient_reversal--> fc100 -> fc1 --> domain logit
+                                                                  (source -> 0, target -> 1)
+
+The label loss trains feature extractor and label predictor on labelled source
+images; the domain loss trains the domain classifier to tell source from target
+features, while the gradient reversal layer hands the feature extractor the
+*negated* gradient, so the features become indistinguishable between domains.
+Target labels are never an input of `train_step`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from kerasda import losses
+from kerasda.layers.gradient_reversal import (
+    GradientReversal,
+    find_gradient_reversal_layers,
+)
+from kerasda.layers.standardization import PerImageStandardization
+from kerasda.models.classifiers import (
+    build_digits_feature_extractor,
+    build_digits_label_predictor,
+)
+from kerasda.schedules import AdaptationSchedule
+
+LAMBDA_SCHEDULES = ("paper", "constant", "external")
+
+
+def build_domain_classifier(feature_dim, hidden_units=100, use_gradient_reversal=True,
+                            name="domain_classifier"):
+    """features -> [gradient reversal] -> fc100 ReLU -> fc1 domain logit.
+
+    Args:
+        feature_dim: size of the flat features.
+        hidden_units: width of the hidden layer (paper: 100).
+        use_gradient_reversal: False builds the same network without the
+            reversal layer (the ablation: the features then *help* the domain
+            classifier instead of fighting it).
+    """
+    if hidden_units < 1:
+        raise ValueError(f"hidden_units must be >= 1, got {hidden_units}.")
+    inputs = keras.Input(shape=(feature_dim,), name="features")
+    x = inputs
+    if use_gradient_reversal:
+        x = GradientReversal(lambda_=0.0, name="gradient_reversal")(x)
+    x = layers.Dense(hidden_units, activation="relu", name="fc1")(x)
+    logits = layers.Dense(1, name="domain_logit")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+@keras.saving.register_keras_serializable(package="kerasda")
+class DANN(keras.Model):
+    """Domain-adversarial training of a classifier (one `train_step`).
+
+    Args:
+        feature_extractor: functional model, images -> flat features.
+        label_predictor: functional model, features -> class logits.
+        domain_classifier: functional model, features -> one domain logit, with a
+            `GradientReversal` layer inside unless `use_gradient_reversal` is
+            False. Default: `build_domain_classifier`.
+        use_gradient_reversal: False trains the same three-part network without
+            reversal (label loss + domain loss minimised by every part).
+        lambda_schedule: "paper" (lambda rises 0 -> lambda_max as
+            `2 / (1 + exp(-gamma p)) - 1`), "constant" (lambda_max from step 0),
+            or "external" (the model leaves the layer's lambda alone, e.g. for
+            `kerasda.callbacks.lambda_scheduler.GradientReversalScheduler`).
+        gamma: steepness of the paper schedule (10).
+        lambda_max: the final (or constant) reversal strength (1).
+        total_steps: training length; progress `p = step / total_steps` where
+            step is `optimizer.iterations`, so a resumed run continues the schedule.
+
+    Data: `train_step` takes `((source_images, source_labels), target_images)`,
+    as built by `kerasda.data.pipeline.adaptation_dataset`.
+
+    Example:
+        >>> dann = build_digits_dann(total_steps=10_000)
+        >>> dann.compile(optimizer=build_optimizer("sgd", 0.01, total_steps=10_000))
+        >>> dann.fit(adaptation_ds, steps_per_epoch=1000, epochs=10)
+        >>> logits = dann.classifier(images)
+    """
+
+    def __init__(self, feature_extractor, label_predictor, domain_classifier=None, *,
+                 use_gradient_reversal=True, lambda_schedule="paper", gamma=10.0,
+                 lambda_max=1.0, total_steps=10_000, **kwargs):
+        super().__init__(**kwargs)
+        if lambda_schedule not in LAMBDA_SCHEDULES:
+            raise ValueError(
+                f"lambda_schedule must be one of {LAMBDA_SCHEDULES}, got {lambda_schedule!r}."
+            )
+        self.feature_extractor = feature_extractor
+        self.label_predictor = label_predictor
+        if domain_classifier is None:
+            domain_classifier = build_domain_classifier(
+                feature_extractor.output.shape[-1],
+                use_gradient_reversal=use_gradient_reversal,
+            )
+        self.domain_classifier = domain_classifier
+        reversal_layers = find_gradient_reversal_layers(domain_classifier)
+        if use_gradient_reversal and len(reversal_layers) != 1:
+            raise ValueError(
+                "domain_classifier must contain exactly one GradientReversal layer when "
+                f"use_gradient_reversal=True; found {len(reversal_layers)}."
+            )
+        if not use_gradient_reversal and reversal_layers:
+            raise ValueError(
+                "use_gradient_reversal=False but domain_classifier contains a "
+                "GradientReversal layer."
+            )
+        self.gradient_reversal = reversal_layers[0] if reversal_layers else None
+        self.use_gradient_reversal = bool(use_gradient_reversal)
+        self.lambda_schedule = lambda_schedule
+        self.gamma = float(gamma)
+        self.lambda_max = float(lambda_max)
+        self.total_steps = int(total_steps)
+        if lambda_schedule != "external":
+            self.adaptation_schedule = AdaptationSchedule(
+                total_steps, kind=lambda_schedule, gamma=gamma, lambda_max=lambda_max
+            )
+        else:
+            self.adaptation_schedule = None
+        self._classifier = None
+
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
+        self.label_accuracy = keras.metrics.SparseCategoricalAccuracy(name="label_accuracy")
+        self.domain_loss_tracker = keras.metrics.Mean(name="domain_loss")
+        self.domain_accuracy = keras.metrics.BinaryAccuracy(
+            name="domain_accuracy", threshold=0.0  # on logits
+        )
+        self.lambda_tracker = keras.metrics.Mean(name="lambda")
+        # The sub-networks are functional models, built with fixed input shapes.
+        self.built = True
+
+    # -- training ---------------------------------------------------------------
+
+    def compile(self, optimizer="sgd", **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        # Built here so that a checkpoint restores the slot variables into it.
+        self.optimizer.build(self.trainable_variables)
+
+    def compile_from_config(self, config):
+        # Keras skips custom `compile` methods on load unless this is overridden.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    @property
+    def metrics(self):
+        trackers = [
+            self.loss_tracker,
+            self.label_loss_tracker,
+            self.label_accuracy,
+            self.domain_loss_tracker,
+            self.domain_accuracy,
+        ]
+        if self.gradient_reversal is not None:
+            trackers.append(self.lambda_tracker)
+        return trackers
+
+    def _update_lambda(self):
+        """Sets the GRL strength for this step from `optimizer.iterations`.
+
+        Computed in the graph, so it is exact at every step whatever
+        `steps_per_execution` is, costs nothing, and resumes with the optimizer.
+        """
+        if self.gradient_reversal is None:
+            return
+        if self.lambda_schedule != "external":
+            self.gradient_reversal.lambda_.assign(
+                self.adaptation_schedule(self.optimizer.iterations)
+            )
+
+    def _forward(self, data, training):
+        (source_images, source_labels), target_images = data
+        num_source = tf.shape(source_images)[0]
+        images = tf.concat([source_images, target_images], axis=0)
+        features = self.feature_extractor(images, training=training)
+        class_logits = self.label_predictor(features[:num_source], training=training)
+        domain_logits = self.domain_classifier(features, training=training)
+        source_domain_logits = domain_logits[:num_source]
+        target_domain_logits = domain_logits[num_source:]
+        label_loss = losses.sparse_classification_loss(source_labels, class_logits)
+        domain_loss = losses.domain_classification_loss(
+            source_domain_logits, target_domain_logits
+        )
+        return {
+            "source_labels": source_labels,
+            "class_logits": class_logits,
+            "domain_labels": tf.concat(
+                [tf.zeros_like(source_domain_logits), tf.ones_like(target_domain_logits)],
+                axis=0,
+            ),
+            "domain_logits": domain_logits,
+            "label_loss": label_loss,
+            "domain_loss": domain_loss,
+            # The GRL makes this single sum a min-max game: see the module docstring.
+            "loss": label_loss + domain_loss,
+        }
+
+    def _update_trackers(self, out):
+        self.loss_tracker.update_state(out["loss"])
+        self.label_loss_tracker.update_state(out["label_loss"])
+        self.label_accuracy.update_state(out["source_labels"], out["class_logits"])
+        self.domain_loss_tracker.update_state(out["domain_loss"])
+        self.domain_accuracy.update_state(out["domain_labels"], out["domain_logits"])
+        if self.gradient_reversal is not None:
+            self.lambda_tracker.update_state(self.gradient_reversal.lambda_)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        self._update_lambda()
+        with tf.GradientTape() as tape:
+            out = self._forward(data, training=True)
+        variables = self.trainable_variables
+        gradients = tape.gradient(out["loss"], variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_trackers(out)
+
+    def test_step(self, data):
+        return self._update_trackers(self._forward(data, training=False))
+
+    # -- inference ----------------------------------------------------------------
+
+    def call(self, images, training=False):
+        """Class logits of `images` (the adapted classifier)."""
+        return self.label_predictor(
+            self.feature_extractor(images, training=training), training=training
+        )
+
+    @property
+    def classifier(self):
+        """A functional keras.Model images -> class logits sharing DANN's weights."""
+        if self._classifier is None:
+            inputs = keras.Input(shape=self.feature_extractor.input_shape[1:], name="images")
+            logits = self.label_predictor(self.feature_extractor(inputs))
+            self._classifier = keras.Model(inputs, logits, name="dann_classifier")
+        return self._classifier
+
+    def embed(self, images, batch_size=512):
+        """Feature-extractor outputs of `images` (in the model's input range) as numpy."""
+        images = np.asarray(images)
+        chunks = [
+            keras.ops.convert_to_numpy(
+                self.feature_extractor(images[i : i + batch_size], training=False)
+            )
+            for i in range(0, len(images), batch_size)
+        ]
+        if not chunks:
+            return np.zeros((0, self.feature_extractor.output.shape[-1]), np.float32)
+        return np.concatenate(chunks, axis=0)
+
+    # -- serialisation --------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "feature_extractor": keras.saving.serialize_keras_object(self.feature_extractor),
+            "label_predictor": keras.saving.serialize_keras_object(self.label_predictor),
+            "domain_classifier": keras.saving.serialize_keras_object(self.domain_classifier),
+            "use_gradient_reversal": self.use_gradient_reversal,
+            "lambda_schedule": self.lambda_schedule,
+            "gamma": self.gamma,
+            "lambda_max": self.lambda_max,
+            "total_steps": self.total_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("feature_extractor", "label_predictor", "domain_classifier"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+INPUT_STANDARDIZATIONS = (None, "image", "channel")
+
+
+def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None):
+    """The digits feature extractor, optionally behind `PerImageStandardization`.
+
+    Args:
+        input_standardization: None (images go in as they are, the paper's
+            setting up to its mean subtraction), "image" or "channel" (each
+            image standardised on its own; see `PerImageStandardization`).
+    """
+    if input_standardization not in INPUT_STANDARDIZATIONS:
+        raise ValueError(
+            f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
+            f"got {input_standardization!r}."
+        )
+    extractor = build_digits_feature_extractor(input_shape)
+    if input_standardization is None:
+        return extractor
+    inputs = keras.Input(shape=input_shape, name="images")
+    standardized = PerImageStandardization(
+        over=input_standardization, name="input_standardization"
+    )(inputs)
+    return keras.Model(inputs, extractor(standardized), name="standardized_feature_extractor")
+
+
+def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
+                      **kwargs):
+    """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
+
+    `input_standardization` goes to `build_feature_extractor`; `kwargs` to
+    `DANN` (use_gradient_reversal, lambda_schedule, gamma, lambda_max, total_steps).
+    """
+    feature_extractor = build_feature_extractor(input_shape, input_standardization)
+    label_predictor = build_digits_label_predictor(
+        feature_extractor.output.shape[-1], num_classes
+    )
+    return DANN(feature_extractor, label_predictor, **kwargs)
