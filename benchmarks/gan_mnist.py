@@ -25,12 +25,11 @@ import datetime
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
-import time
 
 from absl import app, flags
+
+from benchmarks import harness
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Dataset root (default $KERASDA_DATA_DIR).")
@@ -45,8 +44,6 @@ flags.DEFINE_integer("num_eval_samples", 10000, "Samples scored per run.")
 flags.DEFINE_bool("resume", True, "Reuse finished runs (their metrics.json); --noresume re-enters "
                   "them, so a run cut by --max_minutes continues from its checkpoint.")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 
 # name -> (model, extra flags, what it shows)
 RUNS = {
@@ -62,22 +59,19 @@ TARGET_LABEL_ACCURACY = 0.98
 TARGET_MAX_MIN_RATIO = 2.5
 
 
-def _command(name, model, extra, output_dir):
-    command = [
-        sys.executable, "-m", "apps.train_gan",
-        f"--flagfile=apps/configs/{model}_mnist.cfg", f"--model={model}",
-        f"--output_dir={output_dir}", f"--export_root={output_dir / 'exports'}",
-        f"--num_eval_samples={FLAGS.num_eval_samples}", *extra,
-    ]
+def _extra_flags(model, extra, output_dir):
+    """App flags beyond the flagfile and output dir (which harness.run_app adds)."""
+    flags_ = [f"--model={model}", f"--export_root={output_dir / 'exports'}",
+              f"--num_eval_samples={FLAGS.num_eval_samples}", *extra]
     if FLAGS.data_dir:
-        command.append(f"--data_dir={FLAGS.data_dir}")
+        flags_.append(f"--data_dir={FLAGS.data_dir}")
     if FLAGS.epochs is not None:
-        command.append(f"--epochs={FLAGS.epochs}")
+        flags_.append(f"--epochs={FLAGS.epochs}")
     if FLAGS.max_steps is not None:
-        command.append(f"--max_steps={FLAGS.max_steps}")
+        flags_.append(f"--max_steps={FLAGS.max_steps}")
     if FLAGS.max_minutes is not None:
-        command.append(f"--max_minutes={FLAGS.max_minutes}")
-    return command
+        flags_.append(f"--max_minutes={FLAGS.max_minutes}")
+    return flags_
 
 
 def _run(name):
@@ -88,12 +82,11 @@ def _run(name):
         print(f"[{name}] reusing {metrics_path}")
     else:
         output_dir.mkdir(parents=True, exist_ok=True)
-        command = _command(name, model, extra, output_dir)
-        print(f"[{name}] {' '.join(command)}", flush=True)
-        started = time.time()
-        with (output_dir / "log.txt").open("w") as log:
-            subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
-        print(f"[{name}] done in {time.time() - started:.0f} s", flush=True)
+        _, wall = harness.run_app(
+            "apps.train_gan", f"apps/configs/{model}_mnist.cfg", output_dir,
+            _extra_flags(model, extra, output_dir), log_path=output_dir / "log.txt",
+        )
+        print(f"[{name}] done in {wall:.0f} s", flush=True)
     metrics = json.loads(metrics_path.read_text())
     flags_used = json.loads((output_dir / "flags.json").read_text())
     return {
@@ -145,7 +138,7 @@ def _markdown(report):
     lines = [
         f"# GAN benchmark on 32x32 MNIST ({report['date']})",
         "",
-        f"Machine: {report['machine']}. Load average before/after: {report['load_before']} / "
+        f"Machine: {report['machine']['cpu']} ({report['machine']['cpu_cores']} cores). Load average before/after: {report['load_before']} / "
         f"{report['load_after']} (other jobs share the cores). Scores over "
         f"{report['num_eval_samples']} samples, judged by the digits classifier "
         f"(MNIST test accuracy {_fmt(report['results'][0]['judge_test_accuracy'], '.4f')}).",
@@ -178,7 +171,7 @@ def main(argv):
     results = [_run(name) for name in names]
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+        "machine": harness.machine_info(),
         "load_before": load_before,
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "num_eval_samples": FLAGS.num_eval_samples,
@@ -186,10 +179,7 @@ def main(argv):
         "results": results,
         "targets": _targets(results),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"{FLAGS.name}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS_DIR / f"{FLAGS.name}.md").write_text(_markdown(report))
-    print(_markdown(report))
+    harness.write_results(FLAGS.name, report, _markdown(report))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from kerasda.data import (
     mnist_m,
     pipeline,
 )
-from kerasda.data.folders import load_image_folder, load_npz
+from kerasda.data.folders import load_image_folder
 from kerasda.data.mnist import load_mnist_arrays
 
 
