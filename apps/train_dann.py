@@ -39,6 +39,9 @@ flags.DEFINE_bool("anneal_learning_rate", True, "mu_p = mu_0 / (1 + 10 p) ** 0.7
 flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"],
                   "Standardise each image on its own (per image or per channel) inside the "
                   "feature extractor; none = the paper's raw input (ablation).")
+flags.DEFINE_enum("padding", "same", ["same", "valid"],
+                  "Convolution padding of the feature extractor; valid + --image_size=28 is the "
+                  "paper's tower (~3x cheaper per image than same at 32x32).")
 flags.DEFINE_integer("source_only_steps", 1000,
                      "Steps of the source-only baseline for the embedding comparison; 0 skips it.")
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
@@ -62,7 +65,9 @@ def train_source_only_baseline(source):
     Returns:
         (classifier images -> logits, its feature extractor).
     """
-    feature_extractor = build_feature_extractor(source.image_shape, input_standardization())
+    feature_extractor = build_feature_extractor(
+        source.image_shape, input_standardization(), FLAGS.padding
+    )
     label_predictor = build_digits_label_predictor(
         feature_extractor.output.shape[-1], source.num_classes
     )
@@ -89,6 +94,7 @@ def main(argv):
         source.image_shape,
         source.num_classes,
         input_standardization=input_standardization(),
+        padding=FLAGS.padding,
         use_gradient_reversal=FLAGS.grl,
         lambda_schedule=FLAGS.lambda_schedule,
         gamma=FLAGS.gamma,

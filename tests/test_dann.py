@@ -210,3 +210,21 @@ def test_domain_classifier_without_grl_is_rejected_when_reversal_is_asked():
         DANN(model.feature_extractor, model.label_predictor, plain)
     with pytest.raises(ValueError, match="lambda_schedule"):
         build_digits_dann(SHAPE, 10, lambda_schedule="linear")
+
+
+@pytest.mark.parametrize("image_size, padding, feature_dim", [
+    (28, "valid", 4 * 4 * 48),  # Ganin & Lempitsky's MNIST tower
+    (32, "valid", 5 * 5 * 48),
+    (32, "same", 8 * 8 * 48),  # PixelDA's tower
+])
+def test_tower_padding_sets_the_feature_size(image_size, padding, feature_dim):
+    model = build_digits_dann((image_size, image_size, 3), 10, padding=padding,
+                              input_standardization="image")
+    images = tf.zeros([2, image_size, image_size, 3])
+    assert model.embed(images).shape == (2, feature_dim)
+    assert model.classifier(images).shape == (2, 10)
+
+
+def test_unknown_padding_is_rejected_with_its_value():
+    with pytest.raises(ValueError, match="'full'"):
+        build_digits_dann((28, 28, 3), 10, padding="full")

@@ -281,10 +281,12 @@ class DANN(keras.Model):
 INPUT_STANDARDIZATIONS = (None, "image", "channel")
 
 
-def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None):
+def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
+                            padding="same"):
     """The digits feature extractor, optionally behind `PerImageStandardization`.
 
     Args:
+        padding: the convolutions' padding (see `build_digits_feature_extractor`).
         input_standardization: None (images go in as they are, the paper's
             setting up to its mean subtraction), "image" or "channel" (each
             image standardised on its own; see `PerImageStandardization`).
@@ -294,7 +296,7 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None)
             f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
             f"got {input_standardization!r}."
         )
-    extractor = build_digits_feature_extractor(input_shape)
+    extractor = build_digits_feature_extractor(input_shape, padding)
     if input_standardization is None:
         return extractor
     inputs = keras.Input(shape=input_shape, name="images")
@@ -305,13 +307,13 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None)
 
 
 def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                      **kwargs):
+                      padding="same", **kwargs):
     """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
 
     `input_standardization` goes to `build_feature_extractor`; `kwargs` to
     `DANN` (use_gradient_reversal, lambda_schedule, gamma, lambda_max, total_steps).
     """
-    feature_extractor = build_feature_extractor(input_shape, input_standardization)
+    feature_extractor = build_feature_extractor(input_shape, input_standardization, padding)
     label_predictor = build_digits_label_predictor(
         feature_extractor.output.shape[-1], num_classes
     )
