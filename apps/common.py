@@ -1,6 +1,7 @@
 """Flags every app shares and the few steps every app takes the same way."""
 
 import json
+import math
 import pathlib
 
 from absl import flags, logging
@@ -35,6 +36,22 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
     flags.DEFINE_bool("xla", False, "jit_compile the train step (was slower on CPU; try it on GPU).")
+
+
+def define_epochs_flag(default):
+    """`--epochs` for apps that count passes over their data (see `max_steps_from_epochs`)."""
+    flags.DEFINE_float(
+        "epochs", default,
+        "Passes over the training set; 0 uses --max_steps. An explicit --max_steps wins.",
+    )
+
+
+def max_steps_from_epochs(steps_per_epoch):
+    """The training length: `--max_steps` if given explicitly (command line or flagfile)
+    or if `--epochs` <= 0, else `--epochs` passes of `steps_per_epoch` (rounded up)."""
+    if FLAGS["max_steps"].present or FLAGS.epochs <= 0:
+        return FLAGS.max_steps
+    return max(1, math.ceil(FLAGS.epochs * steps_per_epoch))
 
 
 def run_config_from_flags(app_name):

@@ -34,7 +34,7 @@ flags.DEFINE_integer("ndf", 64, "Discriminator width (its first layer; later one
 flags.DEFINE_float("lr_d", 2e-4, "Adam learning rate of the discriminator.")
 flags.DEFINE_float("lr_g", 2e-4, "Adam learning rate of the generator.")
 flags.DEFINE_float("beta1", 0.5, "Adam beta_1 of both players.")
-flags.DEFINE_float("epochs", 5.0, "Passes over the training set; an explicit --max_steps wins.")
+common.define_epochs_flag(5.0)
 flags.DEFINE_enum("init", "normal_002", gan_networks.INITS, "Weight init: N(0, 0.02) or Keras defaults.")
 flags.DEFINE_enum("generator_loss", "non_saturating", ["non_saturating", "minimax"], "G's adversarial loss.")
 flags.DEFINE_float("label_smoothing", 0.0, "One-sided smoothing of D's real targets.")
@@ -51,9 +51,7 @@ FIGURE_SEED = 1234  # the same z in every figure of every run, so runs compare s
 def _run_config(steps_per_epoch):
     """Epochs become steps; figures and checkpoints default to once per epoch."""
     config = common.run_config_from_flags(f"gan_{FLAGS.model}")
-    changes = {}
-    if not FLAGS["max_steps"].present:
-        changes["max_steps"] = max(1, math.ceil(FLAGS.epochs * steps_per_epoch))
+    changes = {"max_steps": common.max_steps_from_epochs(steps_per_epoch)}
     for name in ("eval_every", "checkpoint_every"):
         if not FLAGS[name].present:
             changes[name] = steps_per_epoch

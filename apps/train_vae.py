@@ -14,7 +14,6 @@ curves, the ROC curve; also as TensorBoard images, refreshed every
 """
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
@@ -45,9 +44,7 @@ flags.DEFINE_integer("latent_dim", vae_lib.LATENT_DIM, "Size of the Gaussian lat
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (1: plain VAE).")
 flags.DEFINE_enum("reconstruction_loss", "bce", ["bce", "mse"], "Per-image summed reconstruction loss.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-flags.DEFINE_float(
-    "epochs", 0, "If > 0, train this many passes over the training images (overrides --max_steps)."
-)
+common.define_epochs_flag(0)
 flags.DEFINE_integer("num_quality_images", 50, "Random held-out images per kind for PSNR / SSIM.")
 flags.DEFINE_integer("classifier_epochs", 10, "Epochs of the real-vs-reconstructed CNN (0 skips it).")
 flags.DEFINE_integer("heldout_loss_images", 256, "Held-out normal images for the periodic held-out loss.")
@@ -103,11 +100,10 @@ def main(argv):
         cache_dir=FLAGS.cache_dir,
     )
     batch_size = min(FLAGS.batch_size, len(data.x_train))
-    config = common.run_config_from_flags("vae")
-    if FLAGS.epochs > 0:
-        config = dataclasses.replace(
-            config, max_steps=max(1, math.ceil(FLAGS.epochs * len(data.x_train) / batch_size))
-        )
+    config = dataclasses.replace(
+        common.run_config_from_flags("vae"),
+        max_steps=common.max_steps_from_epochs(len(data.x_train) / batch_size),
+    )
     run = runner.Run(config)
     common.write_flags(run)
     logging.info("Data: %s; training for %d steps of %d images.", data.summary(), config.max_steps, batch_size)

@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -27,3 +28,14 @@ def test_figures_render():
     assert figure.axes[0].get_title() == "t"
     with pytest.raises(ValueError, match="do not fit"):
         plots.image_grid_figure(np.zeros((7, 8, 8, 3)), 2, 3)
+
+
+def test_curves_skip_missing_keys_and_take_a_style_per_key():
+    history = [{"step": 1, "a": 1.0}, {"step": 2, "a": 0.5, "b": 2.0}, {"step": 3, "b": None}]
+    figure = plots.curves_figure(history, ["a", "b", "absent"], title="t")
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    assert set(lines) == {"a", "b"}
+    assert list(lines["a"].get_xdata()) == [1, 2] and list(lines["b"].get_xdata()) == [2]
+    _, axis = plt.subplots()
+    plots.plot_curves(axis, history, ["a", "b"], style=lambda key: "o--" if key == "b" else "-")
+    assert [line.get_linestyle() for line in axis.lines] == ["-", "--"]

@@ -23,6 +23,7 @@ from skimage import metrics as sk_image_metrics  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
 
 from kerasda.data import pipeline  # noqa: E402
+from kerasda.evaluation import plots  # noqa: E402
 
 VALUE_RANGE = (0.0, 1.0)  # the VAE's input and output range
 
@@ -309,17 +310,14 @@ def vae_loss_curves_figure(history, title=None):
     )
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for axis, (panel_title, keys) in zip(axes, panels):
-        for key in keys:
-            for prefix, style in (("", "-"), ("heldout/", "o--")):
-                points = [(r["step"], r[prefix + key]) for r in history if r.get(prefix + key) is not None]
-                if points:
-                    steps, values = zip(*points)
-                    axis.plot(steps, values, style, label=prefix + key, markersize=3)
-        axis.set_xlabel("step")
+        plots.plot_curves(
+            axis,
+            history,
+            [prefix + key for key in keys for prefix in ("", "heldout/")],
+            style=lambda key: "o--" if key.startswith("heldout/") else "-",
+            legend_fontsize=7,
+        )
         axis.set_title(panel_title, fontsize=9)
-        axis.grid(alpha=0.3)
-        if axis.lines:
-            axis.legend(fontsize=7)
     if title:
         figure.suptitle(title)
     figure.tight_layout()

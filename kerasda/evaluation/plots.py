@@ -64,18 +64,27 @@ def confusion_matrix_figure(confusion, class_names=None, title=None):
     return figure
 
 
-def curves_figure(history, keys, title=None, xlabel="step"):
-    """Line plot of `keys` from a list of {"step": s, key: value} records (missing keys skipped)."""
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+def plot_curves(axis, history, keys, style=None, xlabel="step", legend_fontsize=8):
+    """Draws `keys` of {"step": s, key: value} records on `axis` (missing keys skipped).
+
+    Args:
+        style: optional callable, key -> matplotlib format string (default "-").
+    """
     for key in keys:
         points = [(r["step"], r[key]) for r in history if r.get(key) is not None]
         if points:
             steps, values = zip(*points)
-            axis.plot(steps, values, label=key)
+            axis.plot(steps, values, style(key) if style else "-", label=key, markersize=3)
     axis.set_xlabel(xlabel)
     axis.grid(alpha=0.3)
     if axis.lines:
-        axis.legend(fontsize=8)
+        axis.legend(fontsize=legend_fontsize)
+
+
+def curves_figure(history, keys, title=None, xlabel="step"):
+    """Line plot of `keys` from a list of {"step": s, key: value} records (missing keys skipped)."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    plot_curves(axis, history, keys, xlabel=xlabel)
     if title:
         axis.set_title(title)
     figure.tight_layout()
