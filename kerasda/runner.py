@@ -85,6 +85,33 @@ def figure_to_png(figure):
     return buffer.getvalue()
 
 
+class ResumedProgbar(keras.utils.Progbar):
+    """A progress bar that starts at a resumed step.
+
+    Keras' bar times steps from step 0, so after a resume at step k it divides
+    this process's time by all k earlier steps too and shows a per-step time
+    and ETA far too small. This one counts only the steps run since it began,
+    leaving out the first (tracing) as Keras does.
+    """
+
+    def __init__(self, target, initial_step=0):
+        super().__init__(target, unit_name="step")
+        self._initial_step = initial_step
+        self._first_update = None  # (step, time) after the first, tracing, update
+        if initial_step:
+            self.update(initial_step)
+
+    def _estimate_step_duration(self, current, now):
+        if current <= self._initial_step:
+            return 0.0
+        if self._first_update is None:
+            self._first_update = (current, now)
+        first_step, first_time = self._first_update
+        if current > first_step:
+            return (now - first_time) / (current - first_step)
+        return (now - self._start) / (current - self._initial_step)
+
+
 class _Interrupted(Exception):
     pass
 
@@ -212,8 +239,7 @@ class Run:
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
         train_function = self._make_train_function(model)
         iterator = iter(dataset)
-        progbar = keras.utils.Progbar(config.max_steps, stateful_metrics=None, unit_name="step")
-        progbar.update(start_step)
+        progbar = ResumedProgbar(config.max_steps, start_step)
 
         previous_handler = _install_sigterm_handler()
         step = start_step

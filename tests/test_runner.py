@@ -166,3 +166,11 @@ def test_exported_classifier_predicts_the_same_in_a_fresh_process(tmp_path):
     probabilities = np.load(tmp_path / "probs.npy")
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "classes.npy"), expected.argmax(-1))
+
+
+def test_progress_bar_after_a_resume_times_only_the_new_steps():
+    bar = runner.ResumedProgbar(1000, initial_step=500)
+    t = bar._start
+    bar._estimate_step_duration(501, t + 2.0)  # the first update, slow from tracing
+    # 10 steps in 1 s: 0.1 s a step, where a count from step 0 would say 3 s / 511 steps.
+    assert bar._estimate_step_duration(511, t + 3.0) == pytest.approx(0.1)
