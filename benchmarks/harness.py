@@ -47,6 +47,12 @@ def run_app(module, flagfile, output_dir, extra_flags=(), log_path=None):
     return metrics, wall
 
 
+def read_history(run_dir):
+    """The records of a finished run's history.jsonl, one per logged step."""
+    path = pathlib.Path(run_dir) / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
 def write_results(name, payload, markdown):
     """Write results/<name>.json (with machine info) and results/<name>.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

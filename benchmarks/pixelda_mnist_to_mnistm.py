@@ -16,7 +16,6 @@ TensorBoard, checkpoints, exports) is kept under --runs_dir.
 """
 
 import datetime
-import json
 import pathlib
 
 from absl import app, flags
@@ -63,7 +62,7 @@ def run_one(flagfile, classifier, seed, stamp):
     metrics, wall = harness.run_app(
         "apps.train_pixelda", flagfile, str(run_dir / "run"), extra, log_path=run_dir / "app.log"
     )
-    history = [json.loads(line) for line in (run_dir / "run" / "history.jsonl").read_text().splitlines()]
+    history = harness.read_history(run_dir / "run")
     record = {
         "config": pathlib.Path(flagfile).stem,
         "classifier": metrics["hparams"]["classifier"],

@@ -35,10 +35,10 @@ FINAL_METRICS = ("target_test_accuracy", "target_test_f1_macro", "fake_target_te
 
 
 def read_run(run_dir):
-    """Periodic target accuracy by step, final metrics and the flags of one run."""
+    """Periodic target accuracy by step, final metrics and the classifier of one run."""
     run_dir = pathlib.Path(run_dir)
-    records = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    curve = {r["step"]: r["eval/target_accuracy"] for r in records if "eval/target_accuracy" in r}
+    curve = {r["step"]: r["eval/target_accuracy"]
+             for r in harness.read_history(run_dir) if "eval/target_accuracy" in r}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "run_dir": str(run_dir),
@@ -47,6 +47,11 @@ def read_run(run_dir):
         "eval_target_accuracy_by_step": curve,
         **{name: metrics[name] for name in FINAL_METRICS},
     }
+
+
+def _format(name, value):
+    """F1 as a fraction, accuracies as percentages."""
+    return f"{value:.4f}" if "f1" in name else f"{value:.2%}"
 
 
 def main(argv):
@@ -61,17 +66,12 @@ def main(argv):
             f"{runs['unified']['steps']}. Bring the shorter up to the other's length (see this script's doc)."
         )
     ps, un = runs["private_shared"], runs["unified"]
-    steps = sorted(set(ps["eval_target_accuracy_by_step"]) & set(un["eval_target_accuracy_by_step"]))
+    ps_curve, un_curve = ps["eval_target_accuracy_by_step"], un["eval_target_accuracy_by_step"]
     curve_rows = [
-        [f"{s:,}", f"{ps['eval_target_accuracy_by_step'][s]:.2%}", f"{un['eval_target_accuracy_by_step'][s]:.2%}",
-         f"{(un['eval_target_accuracy_by_step'][s] - ps['eval_target_accuracy_by_step'][s]) * 100:+.2f}"]
-        for s in steps
+        [f"{s:,}", f"{ps_curve[s]:.2%}", f"{un_curve[s]:.2%}", f"{(un_curve[s] - ps_curve[s]) * 100:+.2f}"]
+        for s in sorted(set(ps_curve) & set(un_curve))
     ]
-    final_rows = [
-        [name, f"{ps[name]:.4f}" if "f1" in name else f"{ps[name]:.2%}",
-         f"{un[name]:.4f}" if "f1" in name else f"{un[name]:.2%}"]
-        for name in FINAL_METRICS
-    ]
+    final_rows = [[name, _format(name, ps[name]), _format(name, un[name])] for name in FINAL_METRICS]
     markdown = (
         f"# PixelDA ablation: private/shared vs unified task classifier ({ps['steps']:,} steps each)\n\n"
         "Final scores on the full test sets (MNIST-M test = target; G(MNIST test) = fake_target; "
