@@ -42,6 +42,9 @@ flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"]
 flags.DEFINE_enum("padding", "same", ["same", "valid"],
                   "Convolution padding of the feature extractor; valid + --image_size=28 is the "
                   "paper's tower (~3x cheaper per image than same at 32x32).")
+flags.DEFINE_bool("batch_norm", False,
+                  "Batch normalisation after each convolution of the feature extractor (source and "
+                  "target images are normalised together, in one batch).")
 flags.DEFINE_integer("source_only_steps", 1000,
                      "Steps of the source-only baseline for the embedding comparison; 0 skips it.")
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
@@ -66,7 +69,7 @@ def train_source_only_baseline(source):
         (classifier images -> logits, its feature extractor).
     """
     feature_extractor = build_feature_extractor(
-        source.image_shape, input_standardization(), FLAGS.padding
+        source.image_shape, input_standardization(), FLAGS.padding, batch_norm=FLAGS.batch_norm
     )
     label_predictor = build_digits_label_predictor(
         feature_extractor.output.shape[-1], source.num_classes
@@ -95,6 +98,7 @@ def main(argv):
         source.num_classes,
         input_standardization=input_standardization(),
         padding=FLAGS.padding,
+        batch_norm=FLAGS.batch_norm,
         use_gradient_reversal=FLAGS.grl,
         lambda_schedule=FLAGS.lambda_schedule,
         gamma=FLAGS.gamma,

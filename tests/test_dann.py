@@ -228,3 +228,28 @@ def test_tower_padding_sets_the_feature_size(image_size, padding, feature_dim):
 def test_unknown_padding_is_rejected_with_its_value():
     with pytest.raises(ValueError, match="'full'"):
         build_digits_dann((28, 28, 3), 10, padding="full")
+
+
+def test_batch_norm_tower_normalises_source_and_target_together():
+    """With batch_norm, one train step moves BN statistics towards the mixed source + target batch."""
+    model = _dann(batch_norm=True, padding="same")
+    bn = [layer for layer in _all_layers(model.feature_extractor)
+          if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bn) == 2
+    before = keras.ops.convert_to_numpy(bn[0].moving_mean).copy()
+    (source, labels), target = _batch()
+    model.train_step(((source, labels), target + 5.0))  # a far-off target batch
+    after = keras.ops.convert_to_numpy(bn[0].moving_mean)
+    assert not np.allclose(before, after)
+    # The plain tower has no batch normalisation at all.
+    plain = _dann(padding="same")
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in _all_layers(plain.feature_extractor))
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer

@@ -14,21 +14,29 @@ PADDINGS = ("same", "valid")
 
 
 def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same",
-                                   name="feature_extractor"):
+                                   name="feature_extractor", batch_norm=False):
     """Convolutional part of the digits tower: images -> flat features.
 
     Args:
         padding: "same" keeps every pixel of a 32x32 input (8x8x48 = 3,072
             features; the PixelDA tower); "valid" is Ganin & Lempitsky's tower
             (28x28 input -> 4x4x48 = 768 features), ~3x cheaper per image.
+        batch_norm: batch normalisation after each convolution (before ReLU).
+            Adaptation methods that run source and target images through the
+            extractor in one batch then normalise with statistics of both.
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
     inputs = keras.Input(shape=input_shape, name="images")
-    x = layers.Conv2D(32, 5, padding=padding, activation="relu", name="conv1")(inputs)
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Conv2D(48, 5, padding=padding, activation="relu", name="conv2")(x)
-    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = inputs
+    for index, filters in enumerate((32, 48), start=1):
+        if batch_norm:
+            x = layers.Conv2D(filters, 5, padding=padding, use_bias=False, name=f"conv{index}")(x)
+            x = layers.BatchNormalization(name=f"bn{index}")(x)
+            x = layers.Activation("relu", name=f"relu{index}")(x)
+        else:
+            x = layers.Conv2D(filters, 5, padding=padding, activation="relu", name=f"conv{index}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     features = layers.Flatten(name="flatten")(x)
     return keras.Model(inputs, features, name=name)
 

@@ -282,11 +282,12 @@ INPUT_STANDARDIZATIONS = (None, "image", "channel")
 
 
 def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
-                            padding="same"):
+                            padding="same", batch_norm=False):
     """The digits feature extractor, optionally behind `PerImageStandardization`.
 
     Args:
         padding: the convolutions' padding (see `build_digits_feature_extractor`).
+        batch_norm: batch normalisation after each convolution.
         input_standardization: None (images go in as they are, the paper's
             setting up to its mean subtraction), "image" or "channel" (each
             image standardised on its own; see `PerImageStandardization`).
@@ -296,7 +297,7 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
             f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
             f"got {input_standardization!r}."
         )
-    extractor = build_digits_feature_extractor(input_shape, padding)
+    extractor = build_digits_feature_extractor(input_shape, padding, batch_norm=batch_norm)
     if input_standardization is None:
         return extractor
     inputs = keras.Input(shape=input_shape, name="images")
@@ -307,13 +308,15 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
 
 
 def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                      padding="same", **kwargs):
+                      padding="same", batch_norm=False, **kwargs):
     """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
 
     `input_standardization` goes to `build_feature_extractor`; `kwargs` to
     `DANN` (use_gradient_reversal, lambda_schedule, gamma, lambda_max, total_steps).
     """
-    feature_extractor = build_feature_extractor(input_shape, input_standardization, padding)
+    feature_extractor = build_feature_extractor(
+        input_shape, input_standardization, padding, batch_norm=batch_norm
+    )
     label_predictor = build_digits_label_predictor(
         feature_extractor.output.shape[-1], num_classes
     )
