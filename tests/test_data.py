@@ -43,15 +43,18 @@ def test_missing_bsds500_error_names_folder(tiny_data_dir, tmp_path):
         load_domain("mnist_m", data_dir=tiny_data_dir, cache_dir=tmp_path / "c")
 
 
-def test_mnist_m_blends_digit_with_patch_as_absolute_difference():
+def test_mnist_m_blends_binarised_padded_digit_with_patch_as_absolute_difference():
     digits = np.zeros((2, 28, 28), np.uint8)
     digits[:, 10:20, 10:20] = 255
+    digits[:, 0, 0] = 1  # faint ink still inverts the photo fully, as in the original release
     photo = np.full((40, 40, 3), 100, np.uint8)
     photo[..., 1] = 30
     out = mnist_m.blend_with_random_patches(digits, [photo], np.random.default_rng(0))
-    assert out.shape == (2, 28, 28, 3)
-    np.testing.assert_array_equal(out[0, 0, 0], [100, 30, 100])  # background: the photo
-    np.testing.assert_array_equal(out[0, 15, 15], [155, 225, 155])  # stroke: |photo - 255|
+    assert out.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(out[0, 0, 0], [100, 30, 100])  # 2-pixel border: the photo
+    np.testing.assert_array_equal(out[0, 2, 2], [155, 225, 155])  # digit pixel (0, 0): |photo - 255|
+    np.testing.assert_array_equal(out[0, 17, 17], [155, 225, 155])  # stroke: |photo - 255|
+    np.testing.assert_array_equal(out[0, 3, 3], [100, 30, 100])  # background inside the digit box
 
 
 def test_mnist_m_is_deterministic_for_a_seed_and_differs_across_seeds(tiny_data_dir):
@@ -157,7 +160,7 @@ def test_domain_rejects_mismatched_labels():
 
 def test_real_mnist_and_mnist_m_shapes_and_ranges(real_data_dir):
     source = load_domain("mnist", data_dir=real_data_dir)
-    target = load_domain("mnist_m", data_dir=real_data_dir)
+    target = load_domain("mnist_m_synth", data_dir=real_data_dir)  # index-aligned with all of MNIST
     assert source.x_train.shape == (60000, 32, 32, 3) and target.x_test.shape == (10000, 32, 32, 3)
     np.testing.assert_array_equal(source.y_test, target.y_test)
     assert target.x_train.std(axis=-1).mean() > 5  # coloured, unlike MNIST

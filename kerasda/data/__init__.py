@@ -3,4 +3,4 @@
 from kerasda.data import kvasir, pipeline
 from kerasda.data.domain import Domain, TargetLabelAccessError
 from kerasda.data.paths import MissingDataError, resolve_cache_dir, resolve_data_dir
-from kerasda.data.registry import load_domain, shared_index_split
+from kerasda.data.registry import DOMAIN_NAMES, load_domain, shared_index_split

@@ -2,10 +2,12 @@
 
 import numpy as np
 
-from kerasda.data import folders, mnist, mnist_m
+from kerasda.data import folders, mnist, mnist_m, mnist_m_original, svhn, uci_digits
 from kerasda.data.domain import Domain
 
 SPLITS = ("standard", "shared_80_20")
+DOMAIN_NAMES = ("mnist", "mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn")
+PATH_DOMAINS = ("folder:<path>", "npz:<path>")
 
 
 def shared_index_split(domain, seed=0, train_fraction=0.8):
@@ -26,11 +28,15 @@ def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", do
     """Load a domain by name.
 
     Args:
-        spec: "mnist", "mnist_m", "folder:<path>" (one sub-folder per class, or
-            train/ and test/ trees of them) or "npz:<path>" (arrays x, y).
+        spec: one of DOMAIN_NAMES, "folder:<path>" (one sub-folder per class,
+            or train/ and test/ trees of them) or "npz:<path>" (arrays x, y).
+            "mnist_m" is the original release when <data_dir>/mnist_m/ exists,
+            else the synthesis (with a warning); "mnist_m_original" and
+            "mnist_m_synth" choose one explicitly (see docs/data.md).
         data_dir: where datasets live (default $KERASDA_DATA_DIR, ~/kerasda_data).
         image_size: images are resized to image_size x image_size x 3.
-        seed: MNIST-M synthesis seed and the seed of random splits.
+        seed: MNIST-M synthesis seed and the seed of random splits (not of
+            uci_digits' fixed split).
         split: "standard" (the dataset's own train/test) or "shared_80_20".
         download: allow TFDS to download when local files are missing.
     """
@@ -40,13 +46,21 @@ def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", do
         domain = mnist.load_mnist(data_dir, image_size, download, cache_dir)
     elif spec in ("mnist_m", "mnistm"):
         domain = mnist_m.load_mnist_m(data_dir, image_size, seed, download, cache_dir)
+    elif spec == "mnist_m_original":
+        domain = mnist_m_original.load_mnist_m_original(data_dir, image_size, cache_dir)
+    elif spec == "mnist_m_synth":
+        domain = mnist_m.load_mnist_m_synth(data_dir, image_size, seed, download, cache_dir)
+    elif spec == "uci_digits":
+        domain = uci_digits.load_uci_digits(image_size)
+    elif spec == "svhn":
+        domain = svhn.load_svhn(data_dir, image_size, cache_dir)
     elif spec.startswith("folder:"):
         domain = folders.load_image_folder(spec[len("folder:") :], image_size, seed=seed)
     elif spec.startswith("npz:"):
         domain = folders.load_npz(spec[len("npz:") :], image_size, seed=seed)
     else:
         raise ValueError(
-            f"Unknown domain {spec!r}: use mnist, mnist_m, folder:<path> or npz:<path>."
+            f"Unknown domain {spec!r}: use one of {', '.join(DOMAIN_NAMES + PATH_DOMAINS)}."
         )
     if split == "shared_80_20":
         domain = shared_index_split(domain, seed)
