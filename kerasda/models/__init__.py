@@ -2,6 +2,7 @@
 
 from kerasda.models import gan_networks
 from kerasda.models.acgan import ACGAN
+from kerasda.models.adda import ADDA
 from kerasda.models.cgan import CGAN
 from kerasda.models.classifiers import build_digits_classifier
 from kerasda.models.dann import DANN, build_digits_dann

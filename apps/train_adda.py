@@ -1,0 +1,184 @@
+"""ADDA (Tzeng et al., 2017): adversarial discriminative domain adaptation, any digits pair.
+
+    python -m apps.train_adda --flagfile=apps/configs/adda_digits.cfg
+    python -m apps.train_adda --flagfile=apps/configs/adda_digits.cfg \
+        --source=mnist_m --target=mnist
+
+Stage 1 trains the source encoder and classifier on labelled source images
+(`--source_steps`, its own run directory `<output_dir>/source_stage/`); stage 2
+adapts a copy of the encoder to the target domain against a discriminator for
+`--max_steps`. Both stages train through `kerasda.runner.Run`, so a rerun with
+the same `--output_dir` resumes whichever stage was interrupted at its exact
+step, and skips a finished stage 1.
+
+Writes metrics.json (accuracy / P / R / F1 / confusion matrix on both test sets
+for ADDA and, prefixed `source_only_`, for the stage-1 model; proxy
+A-distances), figures/ (confusion matrices, curves, t-SNE of source-only vs
+ADDA features), TensorBoard scalars and projector files, and exports the
+adapted classifier with `serving_default(images) -> {probabilities, classes}`.
+"""
+
+import dataclasses
+
+import keras
+from absl import app, flags, logging
+
+from apps import common
+from kerasda import export, runner
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback
+from kerasda.data import pipeline
+from kerasda.evaluation import embeddings, plots
+from kerasda.models.adda import (
+    ADDA,
+    build_discriminator,
+    build_source_networks,
+    compose_classifier,
+)
+
+FLAGS = flags.FLAGS
+common.define_common_flags(default_max_steps=3000, default_batch_size=64)
+flags.DEFINE_integer("source_steps", 2500, "Stage 1: steps of supervised training on the source.")
+flags.DEFINE_integer("source_batch_size", 128, "Stage 1: labelled source images per step.")
+flags.DEFINE_float("source_learning_rate", 1e-3,
+                   "Stage 1: initial Adam learning rate, cosine-decayed over --source_steps.")
+flags.DEFINE_float("discriminator_learning_rate", 2e-4, "Stage 2: the discriminator's Adam rate.")
+flags.DEFINE_float("target_encoder_learning_rate", 2e-4, "Stage 2: the target encoder's Adam rate.")
+flags.DEFINE_float("beta_1", 0.5, "Stage 2: Adam beta_1 of both optimizers.")
+flags.DEFINE_integer("discriminator_units", 500, "Width of the discriminator's two hidden layers.")
+flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"],
+                  "Standardise each image on its own inside the encoders (as DANN's config); "
+                  "none = raw [-1, 1] input.")
+flags.DEFINE_enum("padding", "valid", ["same", "valid"],
+                  "Convolution padding of the encoders; valid + --image_size=28 is the MNIST "
+                  "tower of Ganin & Lempitsky (and DANN's config).")
+flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
+flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
+
+
+def train_source_stage(output_dir, source, eval_sets):
+    """Stage 1: source encoder + classifier on source labels, resumable in its own run.
+
+    Returns:
+        (source_encoder, source_classifier, evaluation results, TrainResult).
+    """
+    config = dataclasses.replace(
+        common.run_config_from_flags("adda_source"),
+        output_dir=str(output_dir / "source_stage"),
+        max_steps=FLAGS.source_steps,
+        max_seconds=None,  # stage 1 always completes; --max_minutes bounds stage 2
+    )
+    stage = runner.Run(config)
+    source_encoder, source_classifier = build_source_networks(
+        source.image_shape, source.num_classes,
+        None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+        FLAGS.padding,
+    )
+    model = compose_classifier(source_encoder, source_classifier, name="source_only")
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(FLAGS.source_learning_rate, FLAGS.source_steps)
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    dataset = pipeline.labeled_dataset(
+        source.x_train, source.y_train, FLAGS.source_batch_size, seed=stage.data_seed
+    )
+    evaluation = ClassifierEvaluation(stage, model, eval_sets, source.class_names)
+    curves = FigureCallback(
+        stage, "curves",
+        lambda: plots.curves_figure(
+            stage.read_history(), ["accuracy", "eval/source_accuracy", "eval/target_accuracy"],
+            "ADDA stage 1: source only",
+        ),
+    )
+    if stage.initial_step >= FLAGS.source_steps:
+        logging.info("Stage 1 already trained (%d steps): restoring it.", stage.initial_step)
+    result = stage.train(
+        model, dataset, callbacks=[evaluation, curves], examples_per_step=FLAGS.source_batch_size
+    )
+    return source_encoder, source_classifier, evaluation.results, result
+
+
+def main(argv):
+    del argv
+    run = runner.Run(common.run_config_from_flags("adda"))
+    common.write_flags(run)
+    source, target = common.load_source_and_target()  # target training labels sealed
+    eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
+
+    source_encoder, source_classifier, source_results, source_result = train_source_stage(
+        run.output_dir, source, eval_sets
+    )
+
+    # Re-seeded so that stage 2 starts the same whether stage 1 was trained or
+    # restored in this process.
+    runner.seed_everything(FLAGS.seed)
+    adda = ADDA(
+        source_encoder,
+        source_classifier,
+        discriminator=build_discriminator(
+            source_encoder.output.shape[-1], FLAGS.discriminator_units
+        ),
+    )
+    adda.compile(
+        discriminator_optimizer=keras.optimizers.Adam(
+            FLAGS.discriminator_learning_rate, beta_1=FLAGS.beta_1
+        ),
+        target_encoder_optimizer=keras.optimizers.Adam(
+            FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1
+        ),
+    )
+    dataset = pipeline.adaptation_dataset(source, target, FLAGS.batch_size, seed=run.data_seed)
+    evaluation = ClassifierEvaluation(run, adda.classifier, eval_sets, source.class_names)
+    curves = FigureCallback(
+        run,
+        "curves",
+        lambda: plots.curves_figure(
+            run.read_history(),
+            ["discriminator_loss", "encoder_loss", "discriminator_accuracy",
+             "eval/source_accuracy", "eval/target_accuracy"],
+            "ADDA stage 2: losses and accuracy",
+        ),
+    )
+    result = run.train(
+        adda, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size
+    )
+
+    distances, tsne = embeddings.compare_embeddings(
+        {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},
+        eval_sets["source"],
+        eval_sets["target"],
+        tsne_examples=FLAGS.tsne_examples,
+        pad_examples=FLAGS.pad_examples,
+        seed=FLAGS.seed,
+        domain_names=(source.name, target.name),
+        class_names=source.class_names,
+        projector_dir=run.tensorboard_dir / "projector",
+    )
+    run.save_figure(tsne, "tsne", step=result.steps)
+    extra = {f"source_only_{key}": value for key, value in source_results.items()}
+    for name, distance in distances.items():
+        extra[f"proxy_a_distance_{name}"] = distance["proxy_a_distance"]
+        extra[f"proxy_a_distance_{name}_details"] = distance
+
+    path = export.export_classifier(
+        adda.classifier, "adda_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir
+    )
+    final = run.write_metrics({
+        **evaluation.results,
+        **extra,
+        "source_stage_steps": source_result.steps,
+        "source_stage_wall_seconds": source_result.wall_seconds,
+        "export_path": str(path),
+    })
+    common.summarise(
+        run,
+        final,
+        ["source_test_accuracy", "target_test_accuracy", "source_only_target_test_accuracy",
+         "proxy_a_distance_source_only", "proxy_a_distance_adda"],
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
