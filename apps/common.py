@@ -19,8 +19,12 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR, then ~/kerasda_data.")
     flags.DEFINE_string("cache_dir", None, "Processed-data cache; default $KERASDA_CACHE_DIR, ~/.cache/kerasda.")
     flags.DEFINE_bool("tfds_download", False, "Let TFDS download datasets missing from --data_dir.")
-    flags.DEFINE_string("source", "mnist", "Source domain: mnist, mnist_m, folder:<path>, npz:<path>.")
-    flags.DEFINE_string("target", "mnist_m", "Target domain (its training labels are never used).")
+    flags.DEFINE_string(
+        "source", "mnist",
+        "Source domain: mnist, mnist_m (the original release if <data_dir>/mnist_m/ holds it, else "
+        "synthesised), mnist_m_original, mnist_m_synth, uci_digits, svhn, folder:<path>, npz:<path>.",
+    )
+    flags.DEFINE_string("target", "mnist_m", "Target domain, named as --source (its training labels are never used).")
     flags.DEFINE_enum("split", "standard", ["standard", "shared_80_20"], "Train/test split of the domains.")
     flags.DEFINE_integer("image_size", 32, "Images are resized to image_size x image_size x 3.")
     flags.DEFINE_string("output_dir", None, "Run directory; default runs/<app>/<timestamp>. Re-use it to resume.")

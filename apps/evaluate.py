@@ -18,7 +18,7 @@ from kerasda.data import load_domain, pipeline
 from kerasda.evaluation import metrics, plots
 
 flags.DEFINE_string("model", None, "Path of an exported SavedModel version folder.", required=True)
-flags.DEFINE_string("domain", "mnist_m", "Domain to test on: mnist, mnist_m, folder:<path>, npz:<path>.")
+flags.DEFINE_string("domain", "mnist_m", "Domain to test on, named as the apps' --source.")
 flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR.")
 flags.DEFINE_integer("seed", 0, "MNIST-M synthesis seed / split seed.")
 flags.DEFINE_integer("batch_size", 512, "Images per serving call.")
