@@ -7,7 +7,7 @@ import pathlib
 from absl import flags, logging
 
 from kerasda import runner
-from kerasda.data import load_domain
+from kerasda.data import augmentation, load_domain
 
 FLAGS = flags.FLAGS
 
@@ -40,6 +40,20 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
     flags.DEFINE_bool("xla", False, "jit_compile the train step (was slower on CPU; try it on GPU).")
+
+
+def define_augmentation_flag():
+    """`--augmentation` for the apps that train digit classifiers across domains."""
+    flags.DEFINE_enum(
+        "augmentation", "none", list(augmentation.AUGMENTATIONS),
+        "Random jitter of every training batch, source and target alike: geometric = shift, zoom "
+        "and rotation (kerasda.data.augmentation).",
+    )
+
+
+def augmentation_from_flags(seed_offset=0):
+    """The `--augmentation` function (or None), seeded from --seed."""
+    return augmentation.build_augmentation(FLAGS.augmentation, seed=FLAGS.seed + seed_offset)
 
 
 def define_epochs_flag(default):

@@ -37,6 +37,7 @@ from kerasda.models.adda import (
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=3000, default_batch_size=64)
+common.define_augmentation_flag()
 flags.DEFINE_integer("source_steps", 2500, "Stage 1: steps of supervised training on the source.")
 flags.DEFINE_integer("source_batch_size", 128, "Stage 1: labelled source images per step.")
 flags.DEFINE_float("source_learning_rate", 1e-3,
@@ -82,7 +83,8 @@ def train_source_stage(output_dir, source, eval_sets):
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.source_batch_size, seed=stage.data_seed
+        source.x_train, source.y_train, FLAGS.source_batch_size, seed=stage.data_seed,
+        augment=common.augmentation_from_flags(),
     )
     evaluation = ClassifierEvaluation(stage, model, eval_sets, source.class_names)
     curves = FigureCallback(
@@ -129,7 +131,10 @@ def main(argv):
             FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1
         ),
     )
-    dataset = pipeline.adaptation_dataset(source, target, FLAGS.batch_size, seed=run.data_seed)
+    dataset = pipeline.adaptation_dataset(
+        source, target, FLAGS.batch_size, seed=run.data_seed,
+        augment=common.augmentation_from_flags(seed_offset=1),
+    )
     evaluation = ClassifierEvaluation(run, adda.classifier, eval_sets, source.class_names)
     curves = FigureCallback(
         run,

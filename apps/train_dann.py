@@ -27,6 +27,7 @@ from kerasda.models.dann import build_digits_dann, build_feature_extractor
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=10_000, default_batch_size=64)
+common.define_augmentation_flag()
 flags.DEFINE_bool("grl", True, "Gradient reversal; --nogrl trains the same network without it.")
 flags.DEFINE_enum("lambda_schedule", "paper", ["paper", "constant"],
                   "paper: lambda = lambda_max (2 / (1 + exp(-gamma p)) - 1); constant: lambda_max.")
@@ -81,7 +82,8 @@ def train_source_only_baseline(source):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.batch_size, seed=FLAGS.seed + 7
+        source.x_train, source.y_train, FLAGS.batch_size, seed=FLAGS.seed + 7,
+        augment=common.augmentation_from_flags(seed_offset=7),
     )
     classifier.fit(dataset, steps_per_epoch=FLAGS.source_only_steps, epochs=1, verbose=0)
     return classifier, feature_extractor
@@ -106,7 +108,9 @@ def main(argv):
         total_steps=FLAGS.max_steps,
     )
     dann.compile(optimizer=build_optimizer(FLAGS.max_steps))
-    dataset = pipeline.adaptation_dataset(source, target, FLAGS.batch_size, seed=run.data_seed)
+    dataset = pipeline.adaptation_dataset(
+        source, target, FLAGS.batch_size, seed=run.data_seed, augment=common.augmentation_from_flags()
+    )
     eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
     evaluation = ClassifierEvaluation(run, dann.classifier, eval_sets, source.class_names)
     curves = FigureCallback(

@@ -24,6 +24,7 @@ from kerasda.models import pixelda
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=20000, default_batch_size=32)
+common.define_augmentation_flag()
 
 # PixelDAConfig fields settable from the command line; defaults come from the dataclass.
 HPARAM_HELP = {
@@ -129,7 +130,9 @@ def main(argv):
     model.compile()
     for network in (model.generator, model.discriminator, model.task_classifier):
         logging.info("%s: %d parameters", network.name, network.count_params())
-    dataset = pipeline.adaptation_dataset(source, target, FLAGS.batch_size, seed=run.data_seed)
+    dataset = pipeline.adaptation_dataset(
+        source, target, FLAGS.batch_size, seed=run.data_seed, augment=common.augmentation_from_flags()
+    )
 
     def fake_target_logits(images, training=False):
         """T on G(source images): how well T classifies generated target-style images."""

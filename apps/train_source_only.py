@@ -16,6 +16,7 @@ from kerasda.models.classifiers import build_digits_classifier
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=2400, default_batch_size=128)
+common.define_augmentation_flag()
 flags.DEFINE_float("learning_rate", 1e-3, "Initial Adam learning rate.")
 flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant"], "Learning-rate decay over max_steps.")
 
@@ -36,7 +37,8 @@ def main(argv):
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.batch_size, seed=run.data_seed
+        source.x_train, source.y_train, FLAGS.batch_size, seed=run.data_seed,
+        augment=common.augmentation_from_flags(),
     )
     evaluation = ClassifierEvaluation(
         run,

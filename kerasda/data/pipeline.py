@@ -43,41 +43,60 @@ def _index_batches(n, batch_size, shuffle, repeat, seed, drop_remainder):
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
+def _batch_images(images, idx, value_range, augment, step):
+    batch = scale_images(tf.gather(images, idx), value_range)
+    return batch if augment is None else augment(batch, step)
+
+
 def labeled_dataset(
-    x, y, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True
+    x, y, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True,
+    augment=None,
 ):
-    """Batches of (images float32 [B, H, W, 3], labels int64 [B])."""
+    """Batches of (images float32 [B, H, W, 3], labels int64 [B]).
+
+    `augment`: optional function applied to each scaled image batch (see
+    `kerasda.data.augmentation`), for training sets only.
+    """
     if len(x) != len(y):
         raise ValueError(f"{len(x)} images but {len(y)} labels.")
     images = tf.constant(x)
     labels = tf.constant(np.asarray(y, np.int64))
-    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder)
+    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder).enumerate()
     ds = ds.map(
-        lambda idx: (scale_images(tf.gather(images, idx), value_range), tf.gather(labels, idx)),
+        lambda step, idx: (
+            _batch_images(images, idx, value_range, augment, step + seed * 1_000_003),
+            tf.gather(labels, idx),
+        ),
         num_parallel_calls=AUTOTUNE,
     )
     return ds.prefetch(AUTOTUNE)
 
 
-def image_dataset(x, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True):
+def image_dataset(x, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True,
+                  augment=None):
     """Batches of images only: what training code gets from an unlabeled domain."""
     images = tf.constant(x)
-    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder)
-    ds = ds.map(lambda idx: scale_images(tf.gather(images, idx), value_range), num_parallel_calls=AUTOTUNE)
+    ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder).enumerate()
+    ds = ds.map(
+        lambda step, idx: _batch_images(images, idx, value_range, augment, step + seed * 1_000_003),
+        num_parallel_calls=AUTOTUNE,
+    )
     return ds.prefetch(AUTOTUNE)
 
 
-def adaptation_dataset(source, target, batch_size, seed=0, target_batch_size=None, value_range=(-1.0, 1.0)):
+def adaptation_dataset(source, target, batch_size, seed=0, target_batch_size=None, value_range=(-1.0, 1.0),
+                       augment=None):
     """Infinite batches of ((source_images, source_labels), target_images).
 
     The target side is built from images alone: its training labels are never
     read (an unlabeled Domain would raise if they were), so no training step can
-    use them.
+    use them. `augment` (if given) jitters both sides alike.
     """
     source_ds = labeled_dataset(
-        source.x_train, source.y_train, batch_size, seed=seed, value_range=value_range
+        source.x_train, source.y_train, batch_size, seed=seed, value_range=value_range, augment=augment
     )
     target_ds = image_dataset(
-        target.x_train, target_batch_size or batch_size, seed=seed + 1, value_range=value_range
+        target.x_train, target_batch_size or batch_size, seed=seed + 1, value_range=value_range,
+        augment=augment,
     )
     return tf.data.Dataset.zip((source_ds, target_ds)).prefetch(AUTOTUNE)

@@ -1,0 +1,75 @@
+"""Geometric jitter: deterministic per (seed, step), shape- and range-preserving, and wired into pipelines."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasda.data import augmentation, pipeline
+
+
+def _bar_images(n=8, size=28):
+    x = np.zeros((n, size, size, 3), np.uint8)
+    x[:, 10:18, 12:16] = 255
+    return x
+
+
+def test_none_builds_no_function_and_unknown_kind_is_rejected():
+    assert augmentation.build_augmentation("none") is None
+    with pytest.raises(ValueError, match="augmentation must be one of"):
+        augmentation.build_augmentation("colour")
+
+
+def test_out_of_range_jitter_is_rejected_with_its_value():
+    with pytest.raises(ValueError, match="max_zoom.*0.7"):
+        augmentation.GeometricJitter(max_zoom=0.7)
+
+
+def test_zero_jitter_is_the_identity():
+    augment = augmentation.build_augmentation(
+        "geometric", jitter=augmentation.GeometricJitter(0.0, 0.0, 0.0)
+    )
+    images = pipeline.to_model_range(_bar_images())
+    np.testing.assert_allclose(augment(tf.constant(images), 3).numpy(), images, atol=1e-5)
+
+
+def test_jitter_is_deterministic_per_step_and_differs_between_steps_and_images():
+    augment = augmentation.build_augmentation("geometric", seed=5)
+    images = tf.constant(pipeline.to_model_range(_bar_images()))
+    first, again, later = augment(images, 0).numpy(), augment(images, 0).numpy(), augment(images, 1).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, later)
+    assert not np.allclose(first[0], first[1])  # each image its own transform
+    assert first.shape == images.shape and first.dtype == np.float32
+    assert first.min() >= -1.0 - 1e-5 and first.max() <= 1.0 + 1e-5
+    # The bar moves but keeps (roughly) its amount of ink: shift/zoom/rotate, not erase.
+    ink = (first > 0).sum(axis=(1, 2, 3)) / (images.numpy() > 0).sum(axis=(1, 2, 3))
+    assert np.all((ink > 0.5) & (ink < 1.6))
+
+
+def test_pipelines_apply_the_jitter_reproducibly():
+    x, y = _bar_images(16), np.arange(16) % 10
+
+    def first_batches(seed):
+        augment = augmentation.build_augmentation("geometric", seed=seed)
+        ds = pipeline.labeled_dataset(x, y, 8, shuffle=False, seed=0, augment=augment)
+        return [images.numpy() for images, _ in ds.take(2)]
+
+    plain = next(iter(pipeline.labeled_dataset(x, y, 8, shuffle=False, seed=0)))[0].numpy()
+    run_a, run_b = first_batches(0), first_batches(0)
+    for a, b in zip(run_a, run_b):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(run_a[0], plain)
+    assert not np.allclose(run_a[0], run_a[1][:8])
+
+
+def test_adaptation_dataset_jitters_source_and_target_differently():
+    from kerasda.data import Domain
+
+    x, y = _bar_images(16), np.arange(16) % 10
+    domain = Domain("bars", x, y, x[:4], y[:4])
+    augment = augmentation.build_augmentation("geometric", seed=0)
+    (source_images, _), target_images = next(iter(
+        pipeline.adaptation_dataset(domain, domain.unlabeled(), 8, seed=0, augment=augment)
+    ))
+    assert source_images.shape == target_images.shape == (8, 28, 28, 3)
+    assert not np.allclose(source_images.numpy(), target_images.numpy())
