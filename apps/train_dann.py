@@ -43,6 +43,9 @@ flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"]
 flags.DEFINE_enum("padding", "same", ["same", "valid"],
                   "Convolution padding of the feature extractor; valid + --image_size=28 is the "
                   "paper's tower (~3x cheaper per image than same at 32x32).")
+flags.DEFINE_float("target_entropy_weight", 0.0,
+                   "Weight of the label predictor's mean entropy on target images (0 = the paper's "
+                   "DANN; > 0 adds entropy minimisation, as in VADA).")
 flags.DEFINE_bool("batch_norm", False,
                   "Batch normalisation after each convolution of the feature extractor (source and "
                   "target images are normalised together, in one batch).")
@@ -106,6 +109,7 @@ def main(argv):
         gamma=FLAGS.gamma,
         lambda_max=FLAGS.lambda_max,
         total_steps=FLAGS.max_steps,
+        target_entropy_weight=FLAGS.target_entropy_weight,
     )
     dann.compile(optimizer=build_optimizer(FLAGS.max_steps))
     dataset = pipeline.adaptation_dataset(

@@ -492,7 +492,8 @@ def format_cell(cell):
         return cell["status"]
     if cell["status"] == "failed":
         return "failed"
-    text = f"{cell['mean']:.2f} ± {cell['std']:.2f}"
+    # One seed has no spread to show: print the value alone, never a misleading "± 0.00".
+    text = f"{cell['mean']:.2f}" if cell["n"] == 1 else f"{cell['mean']:.2f} ± {cell['std']:.2f}"
     if cell["n"] < cell["n_requested"]:
         text += f" (n={cell['n']})"
     if cell["n_failed"]:

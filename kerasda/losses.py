@@ -63,6 +63,16 @@ def sparse_classification_loss(labels, logits):
     )
 
 
+def conditional_entropy(logits):
+    """Mean entropy (nats) of the softmax of `logits`: 0 for one-hot predictions, log(K) for uniform.
+
+    Minimised on unlabelled target images, it pushes the decision boundary away from dense target
+    regions (the cluster assumption; Grandvalet & Bengio 2005, used by VADA, Shu et al. 2018).
+    """
+    log_probabilities = tf.nn.log_softmax(logits, axis=-1)
+    return -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1))
+
+
 def masked_pairwise_mse(predictions, targets, mask):
     """Masked pairwise mean squared error (Eigen et al.; PixelDA's content loss).
 

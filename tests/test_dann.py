@@ -253,3 +253,16 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
+
+
+def test_target_entropy_term_is_tracked_and_added_to_the_loss():
+    model = _dann(target_entropy_weight=0.5)
+    logs = model.train_step(_batch())
+    assert "target_entropy" in logs
+    entropy = float(logs["target_entropy"])
+    assert 0.0 < entropy <= np.log(10.0) + 1e-5
+    assert float(logs["loss"]) == pytest.approx(
+        float(logs["label_loss"]) + float(logs["domain_loss"]) + 0.5 * entropy, rel=1e-5
+    )
+    with pytest.raises(ValueError, match="target_entropy_weight"):
+        _dann(target_entropy_weight=-1.0)

@@ -75,3 +75,17 @@ def test_reconstruction_losses_are_summed_per_image():
     np.testing.assert_allclose(losses.squared_error_per_image(images, recon), [4 * 0.0625] * 2, rtol=1e-6)
     bce = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75)) * 4
     np.testing.assert_allclose(losses.binary_crossentropy_per_image(images, recon), [bce] * 2, rtol=1e-5)
+
+
+def test_conditional_entropy_is_zero_for_certain_and_log_k_for_uniform_predictions():
+    import tensorflow as tf
+
+    from kerasda.losses import conditional_entropy
+
+    certain = tf.constant([[50.0, 0.0, 0.0], [0.0, 0.0, 50.0]])
+    uniform = tf.zeros((2, 4))
+    assert float(conditional_entropy(certain)) == pytest.approx(0.0, abs=1e-6)
+    assert float(conditional_entropy(uniform)) == pytest.approx(np.log(4.0), rel=1e-6)
+    # By hand: p = (0.5, 0.5) -> log 2; p = (1, 0) -> 0; the mean is log(2) / 2.
+    mixed = tf.constant([[0.0, 0.0], [60.0, 0.0]])
+    assert float(conditional_entropy(mixed)) == pytest.approx(np.log(2.0) / 2, rel=1e-5)

@@ -76,6 +76,9 @@ class DANN(keras.Model):
         lambda_max: the final (or constant) reversal strength (1).
         total_steps: training length; progress `p = step / total_steps` where
             step is `optimizer.iterations`, so a resumed run continues the schedule.
+        target_entropy_weight: weight of the conditional entropy of the label
+            predictor on target images (`losses.conditional_entropy`); 0, the
+            paper's DANN, leaves target images to the domain loss alone.
 
     Data: `train_step` takes `((source_images, source_labels), target_images)`,
     as built by `kerasda.data.pipeline.adaptation_dataset`.
@@ -89,7 +92,7 @@ class DANN(keras.Model):
 
     def __init__(self, feature_extractor, label_predictor, domain_classifier=None, *,
                  use_gradient_reversal=True, lambda_schedule="paper", gamma=10.0,
-                 lambda_max=1.0, total_steps=10_000, **kwargs):
+                 lambda_max=1.0, total_steps=10_000, target_entropy_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         if lambda_schedule not in LAMBDA_SCHEDULES:
             raise ValueError(
@@ -120,6 +123,9 @@ class DANN(keras.Model):
         self.gamma = float(gamma)
         self.lambda_max = float(lambda_max)
         self.total_steps = int(total_steps)
+        if target_entropy_weight < 0:
+            raise ValueError(f"target_entropy_weight must be >= 0, got {target_entropy_weight!r}.")
+        self.target_entropy_weight = float(target_entropy_weight)
         if lambda_schedule != "external":
             self.adaptation_schedule = AdaptationSchedule(
                 total_steps, kind=lambda_schedule, gamma=gamma, lambda_max=lambda_max
@@ -136,6 +142,7 @@ class DANN(keras.Model):
             name="domain_accuracy", threshold=0.0  # on logits
         )
         self.lambda_tracker = keras.metrics.Mean(name="lambda")
+        self.target_entropy_tracker = keras.metrics.Mean(name="target_entropy")
         # The sub-networks are functional models, built with fixed input shapes.
         self.built = True
 
@@ -161,6 +168,8 @@ class DANN(keras.Model):
         ]
         if self.gradient_reversal is not None:
             trackers.append(self.lambda_tracker)
+        if self.target_entropy_weight > 0:
+            trackers.append(self.target_entropy_tracker)
         return trackers
 
     def _update_lambda(self):
@@ -182,6 +191,11 @@ class DANN(keras.Model):
         images = tf.concat([source_images, target_images], axis=0)
         features = self.feature_extractor(images, training=training)
         class_logits = self.label_predictor(features[:num_source], training=training)
+        target_entropy = tf.constant(0.0)
+        if self.target_entropy_weight > 0:
+            target_entropy = losses.conditional_entropy(
+                self.label_predictor(features[num_source:], training=training)
+            )
         domain_logits = self.domain_classifier(features, training=training)
         source_domain_logits = domain_logits[:num_source]
         target_domain_logits = domain_logits[num_source:]
@@ -199,8 +213,9 @@ class DANN(keras.Model):
             "domain_logits": domain_logits,
             "label_loss": label_loss,
             "domain_loss": domain_loss,
+            "target_entropy": target_entropy,
             # The GRL makes this single sum a min-max game: see the module docstring.
-            "loss": label_loss + domain_loss,
+            "loss": label_loss + domain_loss + self.target_entropy_weight * target_entropy,
         }
 
     def _update_trackers(self, out):
@@ -211,6 +226,8 @@ class DANN(keras.Model):
         self.domain_accuracy.update_state(out["domain_labels"], out["domain_logits"])
         if self.gradient_reversal is not None:
             self.lambda_tracker.update_state(self.gradient_reversal.lambda_)
+        if self.target_entropy_weight > 0:
+            self.target_entropy_tracker.update_state(out["target_entropy"])
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
@@ -268,6 +285,7 @@ class DANN(keras.Model):
             "gamma": self.gamma,
             "lambda_max": self.lambda_max,
             "total_steps": self.total_steps,
+            "target_entropy_weight": self.target_entropy_weight,
         }
 
     @classmethod
