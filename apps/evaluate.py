@@ -35,10 +35,21 @@ def serve_classes(serving_fn, x_uint8, batch_size):
     return np.concatenate(classes)
 
 
+def signature_image_size(serving_fn):
+    """The square image size the signature takes (28 for DANN's and ADDA's shipped towers, 32 else)."""
+    spec = serving_fn.structured_input_signature[1]["images"]
+    height, width = spec.shape[1], spec.shape[2]
+    if height is None or height != width:
+        raise ValueError(f"Expected a square [N, S, S, 3] 'images' input, got {spec.shape}.")
+    return int(height)
+
+
 def main(argv):
     del argv
     serving_fn = tf.saved_model.load(FLAGS.model).signatures["serving_default"]
-    domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed)
+    domain = load_domain(
+        FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=signature_image_size(serving_fn)
+    )
     predicted = serve_classes(serving_fn, domain.x_test, FLAGS.batch_size)
     report = metrics.classification_metrics(domain.y_test, predicted, domain.num_classes)
     for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro"):
