@@ -8,6 +8,7 @@ from absl import flags, logging
 
 from kerasda import runner
 from kerasda.data import augmentation, load_domain
+from kerasda.evaluation import embeddings
 
 FLAGS = flags.FLAGS
 
@@ -110,6 +111,30 @@ def load_source_and_target():
             f"{target.num_classes}; adaptation needs the same label set."
         )
     return source, target
+
+
+def compare_embeddings(run, embedders, eval_sets, source, target, step):
+    """t-SNE figure, projector files and proxy A-distances of each embedder's features.
+
+    Returns the metrics.json entries: `proxy_a_distance_<name>` and its details.
+    """
+    distances, tsne = embeddings.compare_embeddings(
+        embedders,
+        eval_sets["source"],
+        eval_sets["target"],
+        tsne_examples=FLAGS.tsne_examples,
+        pad_examples=FLAGS.pad_examples,
+        seed=FLAGS.seed,
+        domain_names=(source.name, target.name),
+        class_names=source.class_names,
+        projector_dir=run.tensorboard_dir / "projector",
+    )
+    run.save_figure(tsne, "tsne", step=step)
+    extra = {}
+    for name, distance in distances.items():
+        extra[f"proxy_a_distance_{name}"] = distance["proxy_a_distance"]
+        extra[f"proxy_a_distance_{name}_details"] = distance
+    return extra
 
 
 def write_flags(run):

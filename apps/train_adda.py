@@ -27,7 +27,7 @@ from apps import common
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
-from kerasda.evaluation import embeddings, plots
+from kerasda.evaluation import plots
 from kerasda.models.adda import (
     ADDA,
     build_discriminator,
@@ -150,22 +150,11 @@ def main(argv):
         adda, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size
     )
 
-    distances, tsne = embeddings.compare_embeddings(
-        {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},
-        eval_sets["source"],
-        eval_sets["target"],
-        tsne_examples=FLAGS.tsne_examples,
-        pad_examples=FLAGS.pad_examples,
-        seed=FLAGS.seed,
-        domain_names=(source.name, target.name),
-        class_names=source.class_names,
-        projector_dir=run.tensorboard_dir / "projector",
-    )
-    run.save_figure(tsne, "tsne", step=result.steps)
     extra = {f"source_only_{key}": value for key, value in source_results.items()}
-    for name, distance in distances.items():
-        extra[f"proxy_a_distance_{name}"] = distance["proxy_a_distance"]
-        extra[f"proxy_a_distance_{name}_details"] = distance
+    extra.update(common.compare_embeddings(
+        run, {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},
+        eval_sets, source, target, result.steps,
+    ))
 
     path = export.export_classifier(
         adda.classifier, "adda_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir

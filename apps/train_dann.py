@@ -21,7 +21,7 @@ from apps import common
 from kerasda import export, runner, schedules
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
-from kerasda.evaluation import embeddings, metrics, plots
+from kerasda.evaluation import metrics, plots
 from kerasda.models.classifiers import build_digits_label_predictor
 from kerasda.models.dann import build_digits_dann, build_feature_extractor
 
@@ -140,21 +140,7 @@ def main(argv):
                      **embedders}
         baseline_results = metrics.evaluate_classifier(baseline, eval_sets, source.num_classes)
         extra.update({f"source_only_{key}": value for key, value in baseline_results.items()})
-    distances, tsne = embeddings.compare_embeddings(
-        embedders,
-        eval_sets["source"],
-        eval_sets["target"],
-        tsne_examples=FLAGS.tsne_examples,
-        pad_examples=FLAGS.pad_examples,
-        seed=FLAGS.seed,
-        domain_names=(source.name, target.name),
-        class_names=source.class_names,
-        projector_dir=run.tensorboard_dir / "projector",
-    )
-    run.save_figure(tsne, "tsne", step=result.steps)
-    for name, distance in distances.items():
-        extra[f"proxy_a_distance_{name}"] = distance["proxy_a_distance"]
-        extra[f"proxy_a_distance_{name}_details"] = distance
+    extra.update(common.compare_embeddings(run, embedders, eval_sets, source, target, result.steps))
 
     path = export.export_classifier(
         dann.classifier, "dann_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir
@@ -164,7 +150,7 @@ def main(argv):
         run,
         final,
         ["source_test_accuracy", "target_test_accuracy", "source_only_target_test_accuracy",
-         *[f"proxy_a_distance_{name}" for name in distances]],
+         *[f"proxy_a_distance_{name}" for name in embedders]],
     )
 
 
