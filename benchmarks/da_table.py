@@ -217,6 +217,8 @@ def define_flags():
     flags.DEFINE_string("work_dir", "runs/da_table", "Run directories and the per-run records (the cache).")
     flags.DEFINE_bool("retry_failed", True, "Rerun runs recorded as failed (else keep showing 'failed').")
     flags.DEFINE_bool("dry_run", False, "Print the commands (and whether each is done) and exit.")
+    flags.DEFINE_bool("train", True, "Train the missing runs; --notrain only writes the table from "
+                      "the finished ones (the rest show as pending).")
 
 
 def config_from_flags():
@@ -645,10 +647,16 @@ def print_plan(config):
     print(f"{len(runs)} runs ({done} done) for {len(cells(config))} cells.")
 
 
-def run_table(config, dry_run=False):
-    """Train every missing run (each once), rewriting the outputs after each; returns the payload."""
+def run_table(config, dry_run=False, train_missing=True):
+    """Train every missing run (each once), rewriting the outputs after each; returns the payload.
+
+    With `train_missing=False` only the outputs are written, from the runs already finished
+    (the others show as pending): the table as it stands, without hours of training.
+    """
     if dry_run:
         return print_plan(config)
+    if not train_missing:
+        return write_outputs(config, {})
     todo = [key for key, _ in planned_runs(config) if not is_done(config, key)]
     print(f"{len(todo)} runs to train, {len(cells(config))} cells.", flush=True)
     origins = {}  # run id -> "ran" for runs this invocation trained (the rest are "cached")
@@ -664,7 +672,7 @@ def run_table(config, dry_run=False):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    run_table(config_from_flags(), dry_run=FLAGS.dry_run)
+    run_table(config_from_flags(), dry_run=FLAGS.dry_run, train_missing=FLAGS.train)
 
 
 if __name__ == "__main__":

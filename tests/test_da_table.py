@@ -137,6 +137,16 @@ def test_dry_run_prints_the_commands_and_marks_cached_runs_done(table):
     assert f"# source_only {b}->{a} seed 0; target_only {a}->{b} seed 0" in out
 
 
+def test_notrain_writes_the_table_from_finished_runs_and_leaves_the_rest_pending(table):
+    out = run_table(*table_command(table["tmp"], table["both_ways"], "source_only,dann,target_only",
+                                   "as_it_stands", "--notrain"))
+    assert "-m apps." not in out  # nothing was launched
+    payload = json.loads((table["tmp"] / "results" / "as_it_stands.json").read_text())
+    a, b = table["a"], table["b"]
+    assert payload["cells"][f"{a}->{b}"]["dann"]["status"] == "ok"  # trained by the first call
+    assert payload["cells"][f"{b}->{a}"]["dann"]["status"] == "pending"  # never run
+
+
 def test_a_failed_run_is_recorded_and_shown(tmp_path, monkeypatch):
     """A run exiting non-zero: the cell says failed, the record keeps the log tail, the table goes on."""
     # An app that fails at once (argparse rejects --flagfile), and no TensorFlow import for machine info.
