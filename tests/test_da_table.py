@@ -140,7 +140,9 @@ def test_dry_run_prints_the_commands_and_marks_cached_runs_done(table):
 def test_notrain_writes_the_table_from_finished_runs_and_leaves_the_rest_pending(table):
     out = run_table(*table_command(table["tmp"], table["both_ways"], "source_only,dann,target_only",
                                    "as_it_stands", "--notrain"))
-    assert "-m apps." not in out  # nothing was launched
+    # Nothing was launched: no training progress, and still only the first call's 3 run records.
+    assert "runs to train" not in out and "[1/" not in out
+    assert len(list((table["tmp"] / "work" / "records").glob("*.json"))) == 3
     payload = json.loads((table["tmp"] / "results" / "as_it_stands.json").read_text())
     a, b = table["a"], table["b"]
     assert payload["cells"][f"{a}->{b}"]["dann"]["status"] == "ok"  # trained by the first call
