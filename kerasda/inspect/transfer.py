@@ -1,0 +1,186 @@
+"""Transfer learning from a trained network: layer features + SVM, or a new dense head.
+
+The backbone is any `keras.Model` (a kerasda digits tower rebuilt from its
+export by `model_access.digits_tower_from_export`, a `.keras` file, or a
+`keras.applications` network). Two ways to reuse it on a new task:
+
+- **SVM on features**: features of a named layer, standardised, fed to a
+  scikit-learn SVM; C is chosen on a validation split (never the test set)
+  and the chosen model is then scored once on the test set.
+- **New head**: a fresh fully connected head on the same layer's output,
+  trained with the backbone frozen or fine-tuned.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+from sklearn import pipeline as sk_pipeline
+from sklearn import preprocessing, svm
+
+
+def layer_model(model, layer_name):
+    """`model`'s input -> the named layer's output (flattened to [N, D])."""
+    try:
+        layer = model.get_layer(layer_name)
+    except ValueError as error:
+        names = [l.name for l in model.layers]
+        raise ValueError(f"No layer {layer_name!r} in {model.name}; layers are {names}.") from error
+    output = layer.output
+    if len(output.shape) > 2:
+        output = keras.layers.Flatten(name=f"{layer_name}_flat")(output)
+    return keras.Model(model.inputs, output, name=f"{model.name}_{layer_name}")
+
+
+def extract_features(feature_model, images, batch_size=256):
+    """Features of every image, numpy [N, D] (batched `predict`, one traced function)."""
+    return np.asarray(feature_model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0))
+
+
+@dataclasses.dataclass
+class SvmSweep:
+    """C sweep of an SVM: validation accuracy per C, the chosen C and its fitted model."""
+
+    cs: np.ndarray
+    validation_accuracy: np.ndarray
+    best_c: float
+    model: object
+
+    def test_accuracy(self, features, labels):
+        return float(np.mean(self.model.predict(features) == np.asarray(labels)))
+
+
+def make_svm(c, kernel="linear", seed=0):
+    """Standardise features, then an SVM. Linear uses liblinear (fast for many samples)."""
+    if kernel == "linear":
+        classifier = svm.LinearSVC(C=c, dual="auto", max_iter=5000, random_state=seed)
+    else:
+        classifier = svm.SVC(C=c, kernel=kernel, gamma="scale", random_state=seed)
+    return sk_pipeline.make_pipeline(preprocessing.StandardScaler(), classifier)
+
+
+def svm_c_sweep(train_features, train_labels, val_features, val_labels, cs=(0.01, 0.1, 1.0, 10.0), kernel="linear", seed=0):
+    """Fit one SVM per C on train, pick C by validation accuracy (ties: the smaller C).
+
+    The test set is deliberately not an argument: `SvmSweep.test_accuracy` scores
+    the chosen model afterwards.
+    """
+    cs = np.asarray(sorted(cs), np.float64)
+    if len(cs) == 0 or np.any(cs <= 0):
+        raise ValueError(f"cs must be a non-empty list of positive values, got {cs}.")
+    models, accuracies = [], []
+    for c in cs:
+        model = make_svm(float(c), kernel, seed).fit(train_features, train_labels)
+        models.append(model)
+        accuracies.append(float(np.mean(model.predict(val_features) == np.asarray(val_labels))))
+    best = int(np.argmax(accuracies))
+    return SvmSweep(cs, np.asarray(accuracies), float(cs[best]), models[best])
+
+
+def svm_test_accuracy_per_c(sweep_cs, train_features, train_labels, test_features, test_labels, kernel="linear", seed=0):
+    """Test accuracy of every C (for the figure only; the choice is made on validation)."""
+    return np.array([
+        float(np.mean(make_svm(float(c), kernel, seed).fit(train_features, train_labels).predict(test_features) == test_labels))
+        for c in sweep_cs
+    ])
+
+
+def head_model(feature_model, num_classes, hidden_units=(100,), dropout=0.0, name="transfer"):
+    """feature_model followed by a new head: Dense(relu) for each hidden width, then logits."""
+    x = feature_model.output
+    for index, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"head_fc{index}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"head_dropout{index}")(x)
+    logits = keras.layers.Dense(num_classes, name="head_logits")(x)
+    return keras.Model(feature_model.inputs, logits, name=name)
+
+
+@dataclasses.dataclass
+class HeadConfig:
+    """Training of a new head: frozen backbone at `learning_rate`, or the whole network
+    fine-tuned with one Adam at the smaller `fine_tune_learning_rate`."""
+
+    fine_tune: bool = False
+    hidden_units: tuple = (100,)
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 3e-4
+    seed: int = 0
+
+
+def train_head(feature_model, num_classes, train, validation, config):
+    """Train a new head on `feature_model` (frozen or fine-tuned); returns (model, history dict).
+
+    `train` and `validation` are (images, labels). Fine-tuning changes
+    `feature_model`'s weights: pass a fresh backbone for each configuration.
+    """
+    keras.utils.set_random_seed(config.seed)
+    feature_model.trainable = config.fine_tune
+    model = head_model(feature_model, num_classes, config.hidden_units)
+    rate = config.fine_tune_learning_rate if config.fine_tune else config.learning_rate
+    model.compile(
+        optimizer=keras.optimizers.Adam(rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        np.asarray(train[0], np.float32), np.asarray(train[1]),
+        validation_data=(np.asarray(validation[0], np.float32), np.asarray(validation[1])),
+        epochs=config.epochs, batch_size=config.batch_size, verbose=0, shuffle=True,
+    )
+    return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def evaluate_head(model, images, labels, batch_size=256):
+    logits = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
+
+
+def train_val_split(num, validation_fraction, seed=0):
+    """Shuffled (train, validation) index arrays over `num` training examples."""
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
+    order = np.random.default_rng(seed).permutation(num)
+    n_val = max(1, int(round(num * validation_fraction)))
+    return order[n_val:], order[:n_val]
+
+
+def keras_application_backbone(name, image_size, weights=None, include_top=False, pooling="avg"):
+    """A `keras.applications` network taking images in [-1, 1], its own preprocessing inside.
+
+    The layers are flat (the network is built on the preprocessed input
+    tensor), so any of them can be named for features.
+
+    Args:
+        name: e.g. "MobileNetV2", "ResNet50", "EfficientNetB0".
+        weights: None (random), "imagenet" (downloads; needs the network) or a
+            path to a local `.weights.h5` file for the same architecture and include_top.
+    """
+    constructor = getattr(keras.applications, name, None)
+    if constructor is None or not callable(constructor):
+        raise ValueError(f"keras.applications has no network {name!r}.")
+    kwargs = dict(include_top=include_top, pooling=None if include_top else pooling)
+    shape = (image_size, image_size, 3)
+    inputs = keras.Input(shape, name="images")
+    x = keras.layers.Rescaling(127.5, offset=127.5, name="to_0_255")(inputs)  # [-1, 1] -> [0, 255]
+    module = _application_module(name)
+    if module is not None:
+        x = keras.layers.Lambda(module.preprocess_input, name="preprocess")(x)
+    network = constructor(input_tensor=x, weights="imagenet" if weights == "imagenet" else None, **kwargs)
+    if weights not in (None, "imagenet"):
+        # Load into the standalone architecture (the file's layout), then copy over in order.
+        standalone = constructor(input_shape=shape, weights=None, **kwargs)
+        standalone.load_weights(weights)
+        network.set_weights(standalone.get_weights())
+    return keras.Model(inputs, network.output, name=f"{name}_backbone")
+
+
+def _application_module(name):
+    """The keras.applications sub-module holding `name`'s preprocess_input, if any."""
+    for module_name in dir(keras.applications):
+        module = getattr(keras.applications, module_name)
+        if hasattr(module, name) and hasattr(module, "preprocess_input"):
+            return module
+    return None
