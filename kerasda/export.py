@@ -70,7 +70,11 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
 
 
 def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
-    """Export `classifier` (images -> logits) with `serving_default(images) -> {probabilities, classes}`."""
+    """Export `classifier` (images -> logits) with `serving_default(images) -> {probabilities, classes}`.
+
+    Two more signatures take raw client images and do the resize and scaling
+    inside (`raw_image_signatures`): `serving_uint8(pixels)` and `serving_bytes(image_bytes)`.
+    """
 
     def serve(images):
         logits = classifier(images, training=False)
@@ -80,4 +84,64 @@ def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEF
         }
 
     spec = [tf.TensorSpec([None, *image_shape], tf.float32, name="images")]
-    return export_signatures(name, {"serving_default": (serve, spec)}, [classifier], export_root, export_dir)
+    return export_signatures(
+        name,
+        {"serving_default": (serve, spec), **raw_image_signatures(classifier, image_shape)},
+        [classifier], export_root, export_dir,
+    )
+
+
+RAW_IMAGE_SIGNATURES = ("serving_uint8", "serving_bytes")
+
+
+def raw_image_signatures(classifier, image_shape=(32, 32, 3), value_range=(-1.0, 1.0)):
+    """Signatures that take what clients have: pixels of any size, or JPEG/PNG/GIF/BMP bytes.
+
+    Both resize to `image_shape` and scale inside the graph exactly as the
+    training data was prepared (`kerasda.data.images.resize_uint8`: bilinear,
+    rounded to uint8; then `pipeline.to_model_range`), so a client needs only
+    TensorFlow and no kerasda code:
+
+    - `serving_uint8(pixels)`: uint8 [N, H, W, C], any H and W, C = 1 (grey,
+      repeated), 2 (grey + alpha), 3, or 4 (alpha dropped).
+    - `serving_bytes(image_bytes)`: string [N] of encoded images, each of any
+      size; TF Serving's REST API takes them as `{"b64": "..."}`.
+
+    Both return the `serving_default` outputs: `probabilities` [N, classes], `classes` int64 [N].
+
+    Returns:
+        {name: (fn, input_signature)} for `export_signatures`.
+    """
+    height, width = image_shape[0], image_shape[1]
+    low, high = value_range
+
+    def to_model_input(pixels):
+        channels = tf.shape(pixels)[-1]
+        rgb = tf.cond(
+            channels < 3,
+            lambda: tf.repeat(pixels[..., :1], 3, axis=-1),
+            lambda: pixels[..., :3],
+        )
+        resized = tf.image.resize(tf.cast(rgb, tf.float32), (height, width), "bilinear")
+        rounded = tf.clip_by_value(tf.round(resized), 0.0, 255.0)  # the uint8 the loaders keep
+        return rounded * ((high - low) / 255.0) + low
+
+    def predict(images):
+        logits = classifier(images, training=False)
+        return {"probabilities": tf.nn.softmax(logits, axis=-1), "classes": tf.argmax(logits, axis=-1)}
+
+    def serve_uint8(pixels):
+        return predict(to_model_input(pixels))
+
+    def serve_bytes(image_bytes):
+        def decode(data):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return to_model_input(image[None])[0]
+
+        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32))
+        return predict(images)
+
+    return {
+        "serving_uint8": (serve_uint8, [tf.TensorSpec([None, None, None, None], tf.uint8, name="pixels")]),
+        "serving_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+    }
