@@ -1,18 +1,130 @@
 """Flags every app shares and the few steps every app takes the same way."""
 
+import functools
 import json
 import math
 import pathlib
+import sys
 
-from absl import flags, logging
+from absl import app, flags, logging
 
-from kerasda import runner
-from kerasda.data import augmentation, load_domain
+import apps
+from kerasda import errors, runner, validation
+from kerasda.data import augmentation, load_domain, paths, registry
+from kerasda.callbacks import hparams
 from kerasda.evaluation import embeddings
 
 FLAGS = flags.FLAGS
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
+USER_ERROR_EXIT_CODE = 2
+
+flags.DEFINE_bool(
+    "verbose", False,
+    "Show TensorFlow's C++ log lines and the traceback of user errors (give it on the command line: "
+    "TensorFlow reads its log level before flags are parsed).",
+)
+
+# Flag checks run before any work (see `check_flags`); a rule applies to every app that defines the flag.
+_AT_LEAST_ONE = ("batch_size", "max_steps", "log_every", "eval_every", "checkpoint_every",
+                 "steps_per_execution", "source_batch_size", "discriminator_units", "nz", "ngf", "ndf",
+                 "latent_dim")
+_AT_LEAST_ZERO = ("seed", "source_only_steps", "source_steps", "tsne_examples", "pad_examples",
+                  "eval_samples", "num_eval_samples", "judge_epochs", "classifier_epochs",
+                  "num_quality_images", "heldout_loss_images", "epochs", "num_examples")
+_POSITIVE = ("learning_rate", "source_learning_rate", "discriminator_learning_rate",
+             "target_encoder_learning_rate", "lr_d", "lr_g", "max_minutes")
+_FRACTION = ("momentum", "beta_1", "beta1", "label_smoothing")  # in [0, 1)
+FLAG_RULES = {
+    **{name: (lambda v: v >= 1, "an integer >= 1") for name in _AT_LEAST_ONE},
+    **{name: (lambda v: v >= 0, "a number >= 0") for name in _AT_LEAST_ZERO},
+    **{name: (lambda v: math.isfinite(v) and v > 0, "a finite number > 0") for name in _POSITIVE},
+    **{name: (lambda v: 0 <= v < 1, "a number in [0, 1)") for name in _FRACTION},
+    "heldout_fraction": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "image_size": (lambda v: 8 <= v <= 1024, "an integer in 8..1024"),
+}
+TSNE_MIN_EXAMPLES, PAD_MIN_EXAMPLES = 5, 4  # the fewest points t-SNE / the proxy A-distance accept
+
+
+def _flag_values():
+    return {name: FLAGS[name].value for name in FLAGS}
+
+
+def check_flags(values=None):
+    """Raise a FlagError for the first flag value, or combination, that cannot work.
+
+    Args:
+        values: {flag name: value}; default: the parsed FLAGS. Flags an app
+            does not define are not checked.
+    """
+    values = _flag_values() if values is None else values
+    for name, (valid, expected) in FLAG_RULES.items():
+        value = values.get(name)
+        if value is not None and not valid(value):
+            raise errors.FlagError(f"--{name}={value}: expected {expected}.")
+    tsne, pad = values.get("tsne_examples"), values.get("pad_examples")
+    if tsne is not None and pad is not None and (tsne or pad):
+        if tsne < TSNE_MIN_EXAMPLES or pad < PAD_MIN_EXAMPLES:
+            raise errors.FlagError(
+                f"--tsne_examples={tsne} --pad_examples={pad}: expected both 0 (skip the embedding "
+                f"comparison) or --tsne_examples >= {TSNE_MIN_EXAMPLES} and --pad_examples >= {PAD_MIN_EXAMPLES}."
+            )
+
+
+def check_paths(values=None):
+    """Raise a UserError for a domain, data folder or output folder that cannot work. Writes nothing."""
+    values = _flag_values() if values is None else values
+    for name in ("source", "target", "domain"):
+        if values.get(name) is not None:
+            registry.check_spec(values[name], f"--{name}")
+    if values.get("data_dir"):
+        data_dir = pathlib.Path(values["data_dir"]).expanduser()
+        if not data_dir.is_dir():
+            what = "is not a folder" if data_dir.exists() else "does not exist"
+            raise paths.MissingDataError(f"--data_dir={data_dir} {what}; point it at the dataset root.")
+    if values.get("output_dir"):
+        validation.check_writable_dir(values["output_dir"], "--output_dir")
+    elif "max_steps" in values:  # a training app writes runs/<app>/<time> by default
+        validation.check_writable_dir("runs", "--output_dir (default runs/)")
+    if values.get("export_dir"):
+        validation.check_new_or_empty_dir(
+            values["export_dir"], "--export_dir", "choose a new --export_dir, or leave it unset to write the "
+            "next version under --export_root"
+        )
+    elif values.get("export_root"):
+        validation.check_writable_dir(values["export_root"], "--export_root")
+
+
+def one_line(error):
+    """The message of `error` as a single line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def run_app(main):
+    """`absl.app.run(main)`, with the flag and path checks first and user errors printed cleanly.
+
+    A `kerasda.errors.UserError` (bad flag, file, folder or array) prints
+    `error: <message>` as one line on stderr and exits with status 2; with
+    --verbose it raises with its traceback. Any other exception is a bug and
+    keeps its traceback.
+    """
+
+    @functools.wraps(main)
+    def checked_main(argv):
+        if not FLAGS.verbose:
+            apps.quiet_python_logs()
+        try:
+            check_flags()
+            check_paths()
+            return main(argv)
+        except errors.UserError as error:
+            if FLAGS.verbose:
+                raise
+            sys.stderr.flush()
+            print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+            sys.exit(USER_ERROR_EXIT_CODE)
+
+    app.run(checked_main)
 
 
 def define_common_flags(default_max_steps=1000, default_batch_size=128):
@@ -106,18 +218,25 @@ def load_source_and_target():
     source = load_domain_from_flags(FLAGS.source)
     target = load_domain_from_flags(FLAGS.target).unlabeled()
     if source.num_classes != target.num_classes:
-        raise ValueError(
-            f"Source {source.name} has {source.num_classes} classes, target {target.name} "
-            f"{target.num_classes}; adaptation needs the same label set."
+        raise errors.DataError(
+            f"--source={FLAGS.source} has {source.num_classes} classes but --target={FLAGS.target} has "
+            f"{target.num_classes}; adaptation needs the same label set (0..K-1 in both)."
         )
+    if source.class_names != target.class_names:
+        logging.warning("Source classes %s and target classes %s differ in name; class i of one is "
+                        "taken to be class i of the other.", source.class_names, target.class_names)
     return source, target
 
 
 def compare_embeddings(run, embedders, eval_sets, source, target, step):
     """t-SNE figure, projector files and proxy A-distances of each embedder's features.
 
-    Returns the metrics.json entries: `proxy_a_distance_<name>` and its details.
+    Returns the metrics.json entries: `proxy_a_distance_<name>` and its details
+    ({} when --tsne_examples and --pad_examples are both 0: the comparison is skipped).
     """
+    if FLAGS.tsne_examples == 0 and FLAGS.pad_examples == 0:
+        logging.info("--tsne_examples=0 --pad_examples=0: embedding comparison skipped.")
+        return {}
     distances, tsne = embeddings.compare_embeddings(
         embedders,
         eval_sets["source"],
@@ -149,4 +268,5 @@ def summarise(run, metrics, keys):
         if key in metrics:
             logging.info("%s = %.4f", key, metrics[key])
             print(f"{key}: {metrics[key]:.4f}")
+    hparams.log_hparams(run.writer, hparams.app_flag_values(), metrics)  # TensorBoard's HPARAMS tab
     print(f"outputs: {run.output_dir}")

@@ -4,7 +4,10 @@
 
 Prints accuracy and macro P/R/F1, writes metrics.json and a confusion-matrix PNG
 to --output_dir. It loads the export with plain `tf.saved_model.load`, exactly as
-a serving client would.
+a serving client would. The domain's images are loaded at the size the export's
+signature takes (28x28 for DANN's and ADDA's shipped towers, 32x32 else) and
+scaled to [-1, 1]; a folder that is not a classifier export, or a domain with a
+different number of classes, is refused before any image is served.
 """
 
 import json
@@ -12,9 +15,11 @@ import pathlib
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
+from apps import common
 from kerasda.data import load_domain, pipeline
+from kerasda.errors import DataError, FlagError
 from kerasda.evaluation import metrics, plots
 
 flags.DEFINE_string("model", None, "Path of an exported SavedModel version folder.", required=True)
@@ -38,19 +43,58 @@ def serve_classes(serving_fn, x_uint8, batch_size):
 def signature_image_size(serving_fn):
     """The square image size the signature takes (28 for DANN's and ADDA's shipped towers, 32 else)."""
     spec = serving_fn.structured_input_signature[1]["images"]
-    height, width = spec.shape[1], spec.shape[2]
-    if height is None or height != width:
-        raise ValueError(f"Expected a square [N, S, S, 3] 'images' input, got {spec.shape}.")
-    return int(height)
+    if spec.shape.rank != 4 or spec.shape[-1] != 3 or spec.shape[1] is None or spec.shape[1] != spec.shape[2]:
+        raise DataError(
+            f"--model={FLAGS.model}: serving_default takes images of shape {spec.shape}; expected a square "
+            "[N, S, S, 3] input (an export of apps.train_*'s classifiers)."
+        )
+    return int(spec.shape[1])
+
+
+def load_classifier(model):
+    """(loaded SavedModel, its `serving_default`), refused unless it is a classifier export (images -> classes).
+
+    The loaded object is returned too: the signature needs it alive.
+    """
+    path = pathlib.Path(model).expanduser()
+    if not (path / "saved_model.pb").is_file():
+        versions = sorted((p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=len)
+        hint = f"; it holds versions {', '.join(versions)}: pass --model={path / versions[-1]}" if versions else ""
+        raise FlagError(f"--model={path} is not a SavedModel folder (no saved_model.pb){hint}.")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as error:  # TF raises several types for damaged SavedModels
+        raise DataError(f"--model={path} cannot be loaded ({type(error).__name__}: {error}); export it again.") from error
+    if "serving_default" not in loaded.signatures:
+        raise DataError(
+            f"--model={path} has signatures {sorted(loaded.signatures)}; expected serving_default (a classifier export)."
+        )
+    serving_fn = loaded.signatures["serving_default"]
+    inputs, outputs = serving_fn.structured_input_signature[1], serving_fn.structured_outputs
+    if "images" not in inputs or "classes" not in outputs:
+        raise DataError(
+            f"--model={path}: serving_default takes {sorted(inputs)} and returns {sorted(outputs)}; expected "
+            "images -> classes (a classifier export, e.g. saved_models/dann_classifier/1)."
+        )
+    return loaded, serving_fn
 
 
 def main(argv):
     del argv
-    serving_fn = tf.saved_model.load(FLAGS.model).signatures["serving_default"]
-    domain = load_domain(
-        FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=signature_image_size(serving_fn)
-    )
+    loaded, serving_fn = load_classifier(FLAGS.model)
+    size = signature_image_size(serving_fn)
+    domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=size)
+    num_outputs = serving_fn.structured_outputs["probabilities"].shape[-1] if (
+        "probabilities" in serving_fn.structured_outputs) else None
+    if num_outputs is not None and num_outputs != domain.num_classes:
+        raise DataError(
+            f"--model={FLAGS.model} predicts {num_outputs} classes but --domain={FLAGS.domain} has "
+            f"{domain.num_classes}; evaluate on a domain with the export's classes."
+        )
+    print(f"{domain.name}: {len(domain.x_test)} test images served at {size}x{size} (the export's input size), "
+          "scaled to [-1, 1].")
     predicted = serve_classes(serving_fn, domain.x_test, FLAGS.batch_size)
+    del loaded
     report = metrics.classification_metrics(domain.y_test, predicted, domain.num_classes)
     for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro"):
         print(f"{domain.name} test {key}: {report[key]:.4f}")
@@ -65,4 +109,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

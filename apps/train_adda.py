@@ -21,7 +21,7 @@ adapted classifier with `serving_default(images) -> {probabilities, classes}`.
 import dataclasses
 
 import keras
-from absl import app, flags, logging
+from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
@@ -175,4 +175,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -15,7 +15,7 @@ optimizer settings, after DANN: a real baseline, not DANN's untrained start.
 """
 
 import keras
-from absl import app, flags, logging
+from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner, schedules
@@ -155,4 +155,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -16,7 +16,7 @@ import math
 
 import keras
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from apps import common
 from kerasda import export, runner
@@ -159,4 +159,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -13,7 +13,7 @@ classifier (`serving_default`) and the generator (`adapt(images, noise)`).
 import dataclasses
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
@@ -214,4 +214,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -5,7 +5,7 @@ It measures the domain gap every adaptation method must close:
 """
 
 import keras
-from absl import app, flags
+from absl import flags
 
 from apps import common
 from kerasda import export, runner
@@ -63,4 +63,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -17,7 +17,7 @@ import dataclasses
 
 import keras
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
@@ -194,4 +194,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -3,13 +3,25 @@
 Versions follow TF Serving's layout, `saved_models/<name>/<integer>/`; a new
 export takes the next integer and an existing non-empty folder is never
 overwritten.
+
+Every signature checks its inputs inside the graph: a tensor of the wrong rank
+or shape (e.g. 32x32 images sent to a 28x28 model), or values outside the
+declared range (e.g. 0..255 pixels sent to a model of [-1, 1] images), fails
+with an InvalidArgumentError that names the signature, the input, the shape
+and range expected and the shape or range received. A wrong dtype is refused
+by TensorFlow itself ("expected to be a float tensor but is a uint8 tensor").
 """
 
+import functools
+import inspect
 import pathlib
 
 import tensorflow as tf
 
+from kerasda.errors import FlagError
+
 DEFAULT_EXPORT_ROOT = "saved_models"
+CLASSIFIER_INPUT_RANGE = (-1.0, 1.0)  # exported classifiers take images scaled like the training pipeline
 
 
 def next_version_dir(export_root, name):
@@ -19,17 +31,79 @@ def next_version_dir(export_root, name):
     return model_dir / str(max(versions, default=0) + 1)
 
 
+class ExportExistsError(FlagError, FileExistsError):
+    """--export_dir already holds files (a user error, and still a FileExistsError)."""
+
+
 def resolve_export_dir(name, export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
     """The folder to write: `export_dir` if given (must be new or empty), else the next version."""
     if export_dir is None:
         return next_version_dir(export_root or DEFAULT_EXPORT_ROOT, name)
     path = pathlib.Path(export_dir)
     if path.exists() and any(path.iterdir()):
-        raise FileExistsError(
+        raise ExportExistsError(
             f"Export directory {path} already holds an export; choose a new --export_dir or "
             "leave it unset to write the next version."
         )
     return path
+
+
+def _describe(spec, value_range):
+    dims = ", ".join("N" if i == 0 and d is None else ("?" if d is None else str(d))
+                     for i, d in enumerate(spec.shape))
+    text = f"{spec.dtype.name} [{dims}]"
+    return text if value_range is None else f"{text} with values in [{value_range[0]:g}, {value_range[1]:g}]"
+
+
+def _input_checks(value, spec, label, value_range=None, tolerance=1e-3):
+    """In-graph assertions that `value` has `spec`'s rank and known dims (and lies in `value_range`).
+
+    The signature's placeholder has a static shape, but serving calls are not
+    checked against it, so the checks read the runtime shape. The shape is
+    padded with -1 to rank + 1 entries so that a missing or an extra axis fails
+    the comparison instead of the comparison itself.
+    """
+    rank = spec.shape.rank
+    expected = _describe(spec, value_range)
+    actual = tf.shape(value)
+    padded = tf.concat([actual, tf.fill([rank + 1], -1)], axis=0)[: rank + 1]
+    ok = tf.equal(padded[rank], -1)
+    for axis, dim in enumerate(spec.shape):
+        if dim is None:
+            ok = tf.logical_and(ok, tf.greater_equal(padded[axis], 0))
+        else:
+            ok = tf.logical_and(ok, tf.equal(padded[axis], dim))
+    checks = [tf.debugging.Assert(ok, [f"{label} must be {expected}; got shape", actual], summarize=rank + 2)]
+    if value_range is not None:
+        with tf.control_dependencies(checks):
+            low, high = tf.reduce_min(value), tf.reduce_max(value)
+            in_range = tf.logical_and(low >= value_range[0] - tolerance, high <= value_range[1] + tolerance)
+            checks.append(tf.debugging.Assert(
+                tf.logical_or(tf.equal(tf.size(value), 0), in_range),
+                [f"{label} must be {expected}; got values in", low, high],
+            ))
+    return checks
+
+
+def _with_input_checks(fn, signature_name, input_signature, input_ranges):
+    """`fn` behind the checks of `_input_checks`, keeping its argument names (the signature's)."""
+    names = list(inspect.signature(fn).parameters)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        values = [bound.arguments[name] for name in names[: len(input_signature)]]
+        checks = []
+        for name, value, spec in zip(names, values, input_signature):
+            input_name = spec.name or name
+            checks += _input_checks(
+                value, spec, f"signature '{signature_name}': input '{input_name}'", input_ranges.get(input_name)
+            )
+        with tf.control_dependencies(checks):
+            values = [tf.identity(value) for value in values]
+        return fn(*values)
+
+    return checked
 
 
 class _ServingModule(tf.Module):
@@ -40,7 +114,8 @@ class _ServingModule(tf.Module):
         self.models = list(models)
 
 
-def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
+def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, export_dir=None,
+                      input_ranges=None):
     """Write a SavedModel whose signatures are the given functions.
 
     Args:
@@ -50,6 +125,8 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
         track: the keras models whose variables `fn` uses.
         export_root: root of versioned exports.
         export_dir: explicit folder instead of the next version.
+        input_ranges: optional {input name: (low, high)}; calls with values
+            outside it fail (inputs not listed are only checked for shape).
 
     Returns:
         The path written; load it with `tf.saved_model.load(path)` and call
@@ -61,7 +138,8 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
     module = _ServingModule(track)
     concrete = {}
     for signature_name, (fn, input_signature) in signatures.items():
-        function = tf.function(fn, input_signature=input_signature)
+        checked = _with_input_checks(fn, signature_name, input_signature, input_ranges or {})
+        function = tf.function(checked, input_signature=input_signature)
         setattr(module, signature_name, function)
         concrete[signature_name] = function.get_concrete_function()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +150,11 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
 def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
     """Export `classifier` (images -> logits) with `serving_default(images) -> {probabilities, classes}`.
 
-    Two more signatures take raw client images and do the resize and scaling
-    inside (`raw_image_signatures`): `serving_uint8(pixels)` and `serving_bytes(image_bytes)`.
+    `images` must be float32 [N, *image_shape] with values in [-1, 1], i.e.
+    uint8 pixels p as p / 127.5 - 1 (`kerasda.data.pipeline.to_model_range`);
+    other shapes or ranges are refused by the signature. Two more signatures take
+    raw client images and do the resize and scaling inside (`raw_image_signatures`):
+    `serving_uint8(pixels)` and `serving_bytes(image_bytes)`.
     """
 
     def serve(images):
@@ -88,6 +169,7 @@ def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEF
         name,
         {"serving_default": (serve, spec), **raw_image_signatures(classifier, image_shape)},
         [classifier], export_root, export_dir,
+        input_ranges={"images": CLASSIFIER_INPUT_RANGE},
     )
 
 

@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from kerasda.errors import DataError
+
 
 class TargetLabelAccessError(RuntimeError):
     """Raised when code reads the training labels of an unlabeled (target) domain."""
@@ -28,17 +30,27 @@ class Domain:
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), self.__dict__[f"y_{split}"]
             if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-                raise ValueError(
+                raise DataError(
                     f"{self.name}: x_{split} must be uint8 [N, H, W, 3], got "
                     f"{x.dtype} {x.shape}."
                 )
+            if len(x) == 0:
+                raise DataError(f"{self.name}: the {split} split holds no images; expected at least one.")
             if y is not None and len(y) != len(x):
-                raise ValueError(
-                    f"{self.name}: {len(x)} {split} images but {len(y)} labels."
+                raise DataError(
+                    f"{self.name}: {len(x)} {split} images but {len(y)} labels; expected one label per image."
                 )
+        labels = [y for y in (self.__dict__["y_train"], self.__dict__["y_test"]) if y is not None]
         if not self.class_names:
-            labels = self.__dict__["y_test"]
-            self.class_names = tuple(str(i) for i in range(int(labels.max()) + 1))
+            # Both splits count: a class seen only in training still needs its output unit.
+            top = max(int(np.max(y)) for y in labels)
+            self.class_names = tuple(str(i) for i in range(top + 1))
+        for y in labels:
+            if len(y) and (np.min(y) < 0 or np.max(y) >= len(self.class_names)):
+                raise DataError(
+                    f"{self.name}: labels span [{np.min(y)}, {np.max(y)}] but there are "
+                    f"{len(self.class_names)} classes; expected labels 0..{len(self.class_names) - 1}."
+                )
 
     @property
     def num_classes(self):

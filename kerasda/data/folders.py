@@ -5,61 +5,104 @@ import pathlib
 import numpy as np
 from absl import logging
 
+from kerasda import validation
 from kerasda.data import images, paths
 from kerasda.data.domain import Domain
+from kerasda.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def read_image_rgb(path, image_size):
-    """One file -> uint8 [size, size, 3]; grey and RGBA become RGB. Raises on unreadable files."""
+    """One file -> uint8 [size, size, 3]; grey, RGBA, palette and 16-bit become 8-bit RGB.
+
+    16-bit images are divided by 257 (PIL's own conversion would clip them to
+    white). Raises on unreadable or truncated files (PIL decodes lazily, so the
+    pixels are loaded here, inside the caller's try).
+    """
     from PIL import Image
 
     with Image.open(path) as image:
+        image.load()
+        if image.mode in SIXTEEN_BIT_MODES:
+            pixels = np.asarray(image).astype(np.float64)
+            if pixels.min() < 0 or pixels.max() > 65535:
+                raise DataError(f"{path}: 32-bit integer pixels outside 0..65535; save it as 8- or 16-bit.")
+            image = Image.fromarray(np.round(pixels / 257.0).astype(np.uint8), "L")
+        elif image.mode == "F":
+            raise DataError(f"{path}: 32-bit float pixels; save it as an 8- or 16-bit image.")
         image = image.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
         return np.asarray(image, np.uint8)
 
 
-def read_class_folders(root, image_size, class_names=None):
+def _list_dir(folder):
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise DataError(f"Cannot read folder {folder} ({error.strerror or error}); check its permissions.") from error
+
+
+def read_class_folders(root, image_size, class_names=None, require_every_class=True):
     """Read `root/<class>/*` into (x uint8 [N, s, s, 3], y int64, class_names).
 
-    Unreadable files are skipped and counted in a single warning, so one bad
-    file does not stop a run on thousands.
+    Files with an image suffix that cannot be read (truncated, corrupt, no
+    permission, broken link) are skipped and reported in one warning that names
+    them, so one bad file does not stop a run on thousands; hidden files and
+    other suffixes are ignored. A class folder without a single readable image
+    is an error when `require_every_class` (its class could not be learnt).
     """
     root = pathlib.Path(root).expanduser()
     if not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
         raise paths.MissingDataError(
-            f"Image folder {root} does not exist; expected one sub-folder per class."
+            f"Image folder {root} {what}; expected a folder with one sub-folder per class."
         )
     if class_names is None:
-        class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+        class_names = [p.name for p in _list_dir(root) if p.is_dir() and not p.name.startswith(".")]
     if not class_names:
         raise paths.MissingDataError(
             f"Image folder {root} has no class sub-folders; expected e.g. {root}/<class>/*.png."
         )
-    xs, ys, skipped = [], [], []
+    if len(class_names) < 2:
+        raise DataError(
+            f"Image folder {root} has {len(class_names)} class sub-folder(s) {list(class_names)}; expected "
+            f"at least two, e.g. {root}/<class>/*.png."
+        )
+    xs, ys, skipped, ignored = [], [], [], 0
     for label, name in enumerate(class_names):
         folder = root / name
         if not folder.is_dir():
-            raise paths.MissingDataError(f"Class folder {folder} does not exist.")
-        for path in sorted(folder.iterdir()):
-            if not path.is_file():
+            raise paths.MissingDataError(f"Class folder {folder} does not exist (the class is listed by the train folder).")
+        count = 0
+        for path in _list_dir(folder):
+            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                ignored += 1
                 continue
             try:
                 xs.append(read_image_rgb(path, image_size))
                 ys.append(label)
-            except Exception:  # PIL raises many types for bad files
-                skipped.append(path.name)
+                count += 1
+            except Exception as error:  # PIL raises many types for bad files
+                skipped.append(f"{path.relative_to(root)} ({type(error).__name__}: {error})")
+        if count == 0 and require_every_class:
+            raise DataError(
+                f"Class folder {folder} holds no readable images; add images or remove the folder."
+            )
     if skipped:
         logging.warning(
-            "Skipped %d unreadable file(s) under %s (e.g. %s).", len(skipped), root, skipped[:3]
+            "Skipped %d unreadable file(s) under %s: %s", len(skipped), root, "; ".join(skipped[:5])
         )
+    if ignored:
+        logging.info("Ignored %d hidden or non-image file(s) under %s.", ignored, root)
     if not xs:
         raise paths.MissingDataError(f"No readable images under {root}/{{{','.join(class_names)}}}.")
     return np.stack(xs), np.asarray(ys, np.int64), tuple(class_names)
 
 
 def _split(x, y, test_fraction, seed):
+    if len(x) < 2:
+        raise DataError(f"Only {len(x)} example(s); need at least 2 to split into train and test.")
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, int(round(len(x) * test_fraction)))
     test, train = order[:n_test], order[n_test:]
@@ -72,40 +115,73 @@ def load_image_folder(root, image_size=32, test_fraction=0.2, seed=0):
     name = root.name
     if (root / "train").is_dir() and (root / "test").is_dir():
         x_train, y_train, classes = read_class_folders(root / "train", image_size)
-        x_test, y_test, _ = read_class_folders(root / "test", image_size, classes)
+        x_test, y_test, _ = read_class_folders(root / "test", image_size, classes, require_every_class=False)
     else:
         x, y, classes = read_class_folders(root, image_size)
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
     return Domain(name, x_train, y_train, x_test, y_test, class_names=classes)
 
 
-def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
-    """An .npz with `x` (and `y`), or `x_train, y_train, x_test, y_test`, as a Domain."""
+def read_npz(path, keys_only=False):
+    """{name: array} of an .npz file (or only its names, cheaply); a file that cannot be read is a
+    DataError naming it."""
     path = pathlib.Path(path).expanduser()
-    if not path.is_file():
-        raise paths.MissingDataError(f"{path} does not exist; expected an .npz with arrays x, y.")
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
+    if not path.exists():
+        raise paths.MissingDataError(
+            f"{path} does not exist; expected an .npz with arrays x, y (or x_train, y_train, x_test, y_test)."
+        )
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; use folder:{path} for class folders, npz:<file> for .npz files.")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(6)
+    except OSError as error:
+        raise DataError(f"{path} cannot be read ({error.strerror or error}); check its permissions.") from error
+    if magic == b"\x93NUMPY":
+        raise DataError(f"{path} is a single .npy array; save x and y with numpy.savez(path, x=..., y=...).")
+    if not magic.startswith(b"PK"):
+        raise DataError(
+            f"{path} is not an .npz file (no zip header); create it with numpy.savez(path, x=images, y=labels)."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files} if keys_only is False else list(data.files)
+    except Exception as error:  # zipfile, zlib, pickle and OS errors: all mean "not a valid .npz"
+        raise DataError(
+            f"{path} is not a readable .npz file ({type(error).__name__}: {error}); re-create it with "
+            "numpy.savez(path, x=images, y=labels)."
+        ) from error
 
-    def prepare(x):
-        x = np.asarray(x)
-        if x.dtype != np.uint8:
-            if x.max() <= 1.0:
-                x = x * 255.0
-            x = np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
+    """An .npz with `x` and `y`, or `x_train, y_train, x_test, y_test`, as a Domain.
+
+    Every array is checked before use (`kerasda.validation`): shapes, dtypes,
+    value range, NaN/Inf, label range and one label per image.
+    """
+    path = pathlib.Path(path).expanduser()
+    arrays = read_npz(path)
+
+    def prepare(x, key):
+        x = validation.images_to_uint8(x, f"{path}: {key}")
         return images.resize_uint8(images.to_rgb(x), image_size)
 
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
-        parts = (arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
+        keys = ("x_train", "y_train", "x_test", "y_test")
+        x_train, x_test = (prepare(arrays[k], k) for k in ("x_train", "x_test"))
+        y_train = validation.labels_to_int64(arrays["y_train"], len(x_train), f"{path}: y_train")
+        y_test = validation.labels_to_int64(arrays["y_test"], len(x_test), f"{path}: y_test")
     elif {"x", "y"} <= arrays.keys():
-        parts = _split(arrays["x"], arrays["y"], test_fraction, seed)
+        keys = ("x", "y")
+        x = prepare(arrays["x"], "x")
+        y = validation.labels_to_int64(arrays["y"], len(x), f"{path}: y")
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
     else:
-        raise ValueError(f"{path} holds {sorted(arrays)}; expected x, y or x_train/y_train/x_test/y_test.")
-    x_train, y_train, x_test, y_test = parts
-    return Domain(
-        path.stem,
-        prepare(x_train),
-        np.asarray(y_train, np.int64),
-        prepare(x_test),
-        np.asarray(y_test, np.int64),
-    )
+        raise DataError(
+            f"{path} holds arrays {sorted(arrays)}; expected x and y, or x_train, y_train, x_test and y_test."
+        )
+    unused = sorted(set(arrays) - set(keys))
+    if unused:
+        logging.info("%s: ignored arrays %s.", path, unused)
+    validation.check_num_classes([y_train, y_test], str(path))
+    return Domain(path.stem, x_train, y_train, x_test, y_test)

@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from kerasda.errors import DataError
+
 
 def to_rgb(images):
     """uint8 [N, H, W] / [N, H, W, 1|3|4] -> uint8 [N, H, W, 3].
@@ -13,7 +15,7 @@ def to_rgb(images):
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise ValueError(
+        raise DataError(
             f"Expected images [N, H, W] or [N, H, W, 1|3|4], got shape {images.shape}."
         )
     if images.shape[-1] == 1:

@@ -8,6 +8,7 @@ from absl import logging
 
 from kerasda.data import cache, images, paths, tfds
 from kerasda.data.domain import Domain
+from kerasda.errors import DataError
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -19,15 +20,21 @@ def read_idx(path):
     """Parse one (optionally gzipped) IDX file into a numpy array."""
     path = pathlib.Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        raise DataError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); download the MNIST file again."
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file.")
+        raise DataError(f"{path} is not an unsigned-byte IDX file; download the MNIST file again.")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {array.size} values.")
+        raise DataError(f"{path}: header says {shape} but holds {array.size} values (truncated?); "
+                        "download the MNIST file again.")
     return array.reshape(shape)
 
 

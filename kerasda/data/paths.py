@@ -3,12 +3,17 @@
 import os
 import pathlib
 
+from kerasda.errors import UserError
+
 DATA_DIR_ENV = "KERASDA_DATA_DIR"
 CACHE_DIR_ENV = "KERASDA_CACHE_DIR"
 
 
-class MissingDataError(FileNotFoundError):
-    """A dataset's files are not where kerasda looked; the message names them."""
+class MissingDataError(UserError, FileNotFoundError):
+    """A dataset's files are not where kerasda looked; the message names them.
+
+    A user error (apps print it in one line) and still a FileNotFoundError.
+    """
 
 
 def resolve_data_dir(data_dir=None):

@@ -8,6 +8,8 @@ the input pipeline well under 10% of a training step.
 import numpy as np
 import tensorflow as tf
 
+from kerasda.errors import DataError, FlagError
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -32,9 +34,12 @@ def scale_images(x, value_range=(-1.0, 1.0)):
 
 def _index_batches(n, batch_size, shuffle, repeat, seed, drop_remainder):
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        raise FlagError(f"--batch_size={batch_size}: expected an integer >= 1.")
     if n < batch_size and drop_remainder:
-        raise ValueError(f"Only {n} examples for batch_size {batch_size}.")
+        raise FlagError(
+            f"--batch_size={batch_size} is larger than the {n} training examples; lower --batch_size "
+            "or add data."
+        )
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
@@ -58,7 +63,7 @@ def labeled_dataset(
     `kerasda.data.augmentation`), for training sets only.
     """
     if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels.")
+        raise DataError(f"{len(x)} images but {len(y)} labels; expected one label per image.")
     images = tf.constant(x)
     labels = tf.constant(np.asarray(y, np.int64))
     ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder).enumerate()

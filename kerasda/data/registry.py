@@ -1,9 +1,12 @@
 """`load_domain(spec)`: one entry point for every kind of domain."""
 
+import pathlib
+
 import numpy as np
 
-from kerasda.data import folders, mnist, mnist_m, mnist_m_original, svhn, uci_digits
+from kerasda.data import folders, mnist, mnist_m, mnist_m_original, paths, svhn, uci_digits
 from kerasda.data.domain import Domain
+from kerasda.errors import FlagError
 
 SPLITS = ("standard", "shared_80_20")
 DOMAIN_NAMES = ("mnist", "mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn")
@@ -24,6 +27,26 @@ def shared_index_split(domain, seed=0, train_fraction=0.8):
     return Domain(domain.name, x[train], y[train], x[test], y[test], domain.class_names)
 
 
+def check_spec(spec, flag="--source"):
+    """Raise a FlagError unless `spec` names a domain; a folder:/npz: path must exist. Reads no data."""
+    known = ", ".join(DOMAIN_NAMES + PATH_DOMAINS)
+    if not isinstance(spec, str) or not spec:
+        raise FlagError(f"{flag} is empty; expected one of {known}.")
+    for prefix, kind in (("folder:", "a folder with one sub-folder per class"), ("npz:", "an .npz file")):
+        if spec.startswith(prefix):
+            location = spec[len(prefix) :]
+            if not location:
+                raise FlagError(f"{flag}={spec} names no path; expected {prefix}<path to {kind}>.")
+            path = pathlib.Path(location).expanduser()
+            if not path.exists():
+                raise paths.MissingDataError(f"{flag}={spec}: {path} does not exist; expected {kind}.")
+            if prefix == "npz:":
+                folders.read_npz(path, keys_only=True)  # a damaged file fails now, not after set-up
+            return
+    if spec not in DOMAIN_NAMES and spec != "mnistm":
+        raise FlagError(f"{flag}={spec} is not a known domain; expected one of {known}.")
+
+
 def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", download=False, cache_dir=None):
     """Load a domain by name.
 
@@ -41,7 +64,8 @@ def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", do
         download: allow TFDS to download when local files are missing.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+        raise FlagError(f"--split={split}: expected one of {', '.join(SPLITS)}.")
+    check_spec(spec, "domain")
     if spec == "mnist":
         domain = mnist.load_mnist(data_dir, image_size, download, cache_dir)
     elif spec in ("mnist_m", "mnistm"):
@@ -59,9 +83,7 @@ def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", do
     elif spec.startswith("npz:"):
         domain = folders.load_npz(spec[len("npz:") :], image_size, seed=seed)
     else:
-        raise ValueError(
-            f"Unknown domain {spec!r}: use one of {', '.join(DOMAIN_NAMES + PATH_DOMAINS)}."
-        )
+        raise AssertionError(f"check_spec let {spec!r} through")
     if split == "shared_80_20":
         domain = shared_index_split(domain, seed)
     return domain
