@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kerasda.callbacks import hparams as hparams_logging
+
 
 @dataclasses.dataclass
 class RunConfig:
@@ -269,7 +271,7 @@ class Run:
                 progbar.update(step, list(logs.items())[:6])
                 if step % config.log_every < n or step == config.max_steps:
                     record = {"step": step, **logs}
-                    self.log_scalars(logs, step)
+                    self.log_scalars({**logs, **hparams_logging.learning_rates(model)}, step)
                     self.append_history(record)
                     model.reset_metrics()
                 if step % config.eval_every < n:
