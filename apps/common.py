@@ -10,7 +10,7 @@ from absl import app, flags, logging
 
 import apps
 from kerasda import errors, runner, validation
-from kerasda.data import augmentation, load_domain, paths, registry
+from kerasda.data import augmentation, download, load_domain, paths, registry
 from kerasda.callbacks import hparams
 from kerasda.evaluation import embeddings
 
@@ -77,7 +77,7 @@ def check_paths(values=None):
     for name in ("source", "target", "domain"):
         if values.get(name) is not None:
             registry.check_spec(values[name], f"--{name}")
-    if values.get("data_dir"):
+    if values.get("data_dir") and not values.get("download"):  # --download creates it
         data_dir = pathlib.Path(values["data_dir"]).expanduser()
         if not data_dir.is_dir():
             what = "is not a folder" if data_dir.exists() else "does not exist"
@@ -132,6 +132,11 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR, then ~/kerasda_data.")
     flags.DEFINE_string("cache_dir", None, "Processed-data cache; default $KERASDA_CACHE_DIR, ~/.cache/kerasda.")
     flags.DEFINE_bool("tfds_download", False, "Let TFDS download datasets missing from --data_dir.")
+    flags.DEFINE_bool(
+        "download", False,
+        "Fetch datasets missing from --data_dir (MNIST, BSDS500 for MNIST-M, SVHN) from their official "
+        "URLs, verified, as `python -m apps.prepare_data` does. Off by default: nothing is downloaded unasked.",
+    )
     flags.DEFINE_string(
         "source", "mnist",
         "Source domain: mnist, mnist_m (the original release if <data_dir>/mnist_m/ holds it, else "
@@ -202,15 +207,27 @@ def run_config_from_flags(app_name):
 
 
 def load_domain_from_flags(spec):
-    return load_domain(
-        spec,
-        data_dir=FLAGS.data_dir,
-        image_size=FLAGS.image_size,
-        seed=FLAGS.seed,
-        split=FLAGS.split,
-        download=FLAGS.tfds_download,
-        cache_dir=FLAGS.cache_dir,
-    )
+    """The domain `spec`; with --download, missing public datasets are fetched first."""
+    if FLAGS.download:
+        download.ensure(spec, FLAGS.data_dir)
+    try:
+        return load_domain(
+            spec,
+            data_dir=FLAGS.data_dir,
+            image_size=FLAGS.image_size,
+            seed=FLAGS.seed,
+            split=FLAGS.split,
+            download=FLAGS.tfds_download,
+            cache_dir=FLAGS.cache_dir,
+        )
+    except paths.MissingDataError as error:
+        needed = download.datasets_for(spec, FLAGS.data_dir)
+        if FLAGS.download or not needed:
+            raise
+        raise paths.MissingDataError(
+            f"{error} With internet access, add --download, or run `python -m apps.prepare_data "
+            f"--datasets={','.join(needed)}` first."
+        ) from error
 
 
 def load_source_and_target():

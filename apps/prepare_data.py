@@ -13,7 +13,8 @@ import sys
 
 from absl import app, flags
 
-from kerasda.data import download, paths
+from kerasda import errors
+from kerasda.data import download
 
 flags.DEFINE_list(
     "datasets", ["mnist", "bsds500"],
@@ -51,7 +52,7 @@ def main(argv):
                 allow_unverified=FLAGS.allow_unverified,
             )
             print(f"{name}: ready at {folder}")
-        except (paths.MissingDataError, download.ChecksumError, download.UnverifiedFileError) as error:
+        except errors.UserError as error:  # missing / unreachable, checksum, unverified
             print(f"{name}: FAILED. {error}", file=sys.stderr)
             failed.append(name)
     if failed:

@@ -68,7 +68,7 @@ def _sha256(data):
 
 
 def _jpeg(seed):
-    image = np.random.default_rng(seed).integers(0, 256, (12, 16, 3), np.uint8)
+    image = np.random.default_rng(seed).integers(0, 256, (40, 48, 3), np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG")
     return buffer.getvalue()
@@ -123,7 +123,7 @@ def test_bsds500_is_downloaded_verified_unpacked_and_read_by_the_loader(server, 
     assert (folder / download.MARKER).exists()
     assert _leftovers(tmp_path) == []
     photos = mnist_m.load_bsds500_train(tmp_path)  # the loader reads the unpacked layout
-    assert len(photos) == 3 and photos[0].shape == (12, 16, 3)
+    assert len(photos) == 3 and photos[0].shape == (40, 48, 3)
     assert server.requests == ["/BSR_bsds500.tgz"]
 
 
@@ -281,3 +281,25 @@ def test_prepare_data_app_reports_a_prepared_dataset_ready(tiny_data_dir):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"mnist: ready at {tiny_data_dir / 'mnist'}" in done.stdout
+
+
+def test_ensure_fetches_what_synthesised_mnist_m_needs_then_the_loader_runs(server, tmp_path, monkeypatch):
+    """The apps' --download path: `ensure("mnist_m")` fetches MNIST and BSDS500, nothing else."""
+    x, y = make_digits(20, np.random.default_rng(1))
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    files = []
+    for name, array in {"train-images-idx3-ubyte.gz": x[:12], "train-labels-idx1-ubyte.gz": y[:12],
+                        "t10k-images-idx3-ubyte.gz": x[12:], "t10k-labels-idx1-ubyte.gz": y[12:]}.items():
+        write_idx(sources / name, array)
+        server.files["/" + name] = (sources / name).read_bytes()
+        files.append(download.RemoteFile(name, (f"{server.url}/{name}",), sha256=_sha256(server.files["/" + name])))
+    monkeypatch.setitem(download.SPECS, "mnist", dataclasses.replace(download.SPECS["mnist"], files=tuple(files)))
+    monkeypatch.setitem(download.SPECS, "bsds500", _bsds_spec(server, _bsds_tarball()[0]))
+    data_dir = tmp_path / "fresh"  # a fresh machine: not even the data folder exists
+    download.ensure("mnist_m", data_dir, backoff_seconds=0.0)
+    assert sorted(server.requests) == sorted(["/BSR_bsds500.tgz"] + [f"/{f.name}" for f in files])
+    domain = mnist_m.load_mnist_m_synth(data_dir, cache_dir=tmp_path / "cache")
+    assert domain.x_train.shape == (12, 32, 32, 3)
+    download.ensure("mnist_m", data_dir)
+    assert len(server.requests) == 5  # all in place: nothing fetched again

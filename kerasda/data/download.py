@@ -45,6 +45,7 @@ import zipfile
 import keras
 from absl import logging
 
+from kerasda import errors
 from kerasda.data import paths
 
 DOWNLOADS_SUBDIR = "downloads"
@@ -55,11 +56,11 @@ class DownloadError(paths.MissingDataError):
     """A file could not be fetched from any URL; the message says which file to place where."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(errors.DataError):
     """A downloaded or placed file does not match its recorded checksum."""
 
 
-class UnverifiedFileError(ValueError):
+class UnverifiedFileError(errors.DataError):
     """A file has no published checksum and `allow_unverified` was not given."""
 
 
@@ -365,7 +366,7 @@ def fetch(spec, remote, data_dir=None, download_dir=None, retries=3, backoff_sec
         logging.warning("%s does not match its checksum (%s); moved to %s and downloading it again.", target, problem, rejected)
 
     part = folder / (remote.name + ".part")
-    errors = []
+    failures = []
     for url in remote.urls:
         for attempt in range(1, retries + 1):
             try:
@@ -375,7 +376,7 @@ def fetch(spec, remote, data_dir=None, download_dir=None, retries=3, backoff_sec
                     )
                 )
             except Exception as error:  # get_file wraps HTTP / URL / short-read errors in Exception
-                errors.append(f"{url} (try {attempt}): {error}")
+                failures.append(f"{url} (try {attempt}): {error}")
                 logging.warning("Download of %s failed (try %d of %d): %s", url, attempt, retries, error)
                 part.unlink(missing_ok=True)
                 if attempt < retries:
@@ -400,7 +401,7 @@ def fetch(spec, remote, data_dir=None, download_dir=None, retries=3, backoff_sec
             return target
     raise DownloadError(
         f"Could not download {spec.title} file {remote.name} from any of {', '.join(remote.urls)} "
-        f"(last error: {errors[-1] if errors else 'none'}). "
+        f"(last error: {failures[-1] if failures else 'none'}). "
         + placement_hint(spec, remote, data_dir, download_dir)
     )
 
