@@ -108,13 +108,13 @@ def targeted_attack(classifier, images, targets, step_size=0.1, max_steps=100, c
     return TargetedAttack(adversarial, steps, success, np.linalg.norm(delta, axis=1), np.abs(delta).max(axis=1))
 
 
-def _fgsm_fn(classifier, epsilon, steps, step_size):
-    low, high, scale = _range_scale(classifier)
-    eps = epsilon * scale
-    alpha = (step_size if step_size is not None else epsilon / steps) * scale
+def _fgsm_fn(classifier, steps):
+    """tf.function (images, labels, eps, alpha) -> adversarial images; eps and alpha are tensors,
+    so one trace serves every budget of a robustness curve."""
+    low, high, _ = _range_scale(classifier)
 
     @tf.function(reduce_retracing=True)
-    def attack(x0, labels):
+    def attack(x0, labels, eps, alpha):
         x = x0
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
@@ -131,6 +131,16 @@ def _fgsm_fn(classifier, epsilon, steps, step_size):
     return attack
 
 
+def _run_fgsm(attack, classifier, images, labels, epsilon, steps, step_size, batch_size):
+    scale = _range_scale(classifier)[2]
+    eps = tf.constant(epsilon * scale, tf.float32)
+    alpha = tf.constant((step_size if step_size is not None else epsilon / steps) * scale, tf.float32)
+    return np.concatenate([
+        attack(tf.constant(images[i : i + batch_size]), tf.constant(labels[i : i + batch_size]), eps, alpha).numpy()
+        for i in range(0, len(images), batch_size)
+    ])
+
+
 def fgsm(classifier, images, labels, epsilon, steps=1, step_size=None, batch_size=256):
     """FGSM (steps=1) or iterative FGSM, untargeted, under an L-inf budget; numpy [N, H, W, C].
 
@@ -141,19 +151,21 @@ def fgsm(classifier, images, labels, epsilon, steps=1, step_size=None, batch_siz
     """
     if epsilon < 0 or steps < 1:
         raise ValueError(f"epsilon must be >= 0 and steps >= 1, got {epsilon}, {steps}.")
-    attack = _fgsm_fn(classifier, float(epsilon), int(steps), step_size)
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels, np.int64)
-    return np.concatenate([
-        attack(tf.constant(images[i : i + batch_size]), tf.constant(labels[i : i + batch_size])).numpy()
-        for i in range(0, len(images), batch_size)
-    ])
+    return _run_fgsm(_fgsm_fn(classifier, int(steps)), classifier, images, labels, float(epsilon), int(steps), step_size, batch_size)
 
 
 def robustness_curve(classifier, images, labels, epsilons, steps=1, batch_size=256):
     """Accuracy under (iterative) FGSM at each epsilon, numpy [len(epsilons)]."""
+    if any(eps < 0 for eps in epsilons) or steps < 1:
+        raise ValueError(f"epsilons must be >= 0 and steps >= 1, got {list(epsilons)}, {steps}.")
+    images = np.asarray(images, np.float32)
     labels = np.asarray(labels, np.int64)
+    attack = _fgsm_fn(classifier, int(steps))
     return np.array([
-        float(np.mean(classifier.predict_classes(fgsm(classifier, images, labels, eps, steps, None, batch_size)) == labels))
+        float(np.mean(classifier.predict_classes(
+            _run_fgsm(attack, classifier, images, labels, float(eps), int(steps), None, batch_size)
+        ) == labels))
         for eps in epsilons
     ])

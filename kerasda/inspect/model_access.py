@@ -150,22 +150,16 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
         raise ValueError(f"fc1 takes {fc1_inputs} features, which no padding of a {shape} tower gives.")
     num_classes = int(variables["logits/kernel"].shape[-1])
     predictor = classifiers.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
-    inputs = keras.Input(shape=shape, name="images")
-    x = inputs
-    # Flatten the two sub-models into one functional graph so every layer is reachable by name.
-    for layer in extractor.layers[1:] + predictor.layers[1:]:
-        x = layer(x)
-    tower = keras.Model(inputs, x, name=name)
-    for layer_name in DIGITS_LAYERS:
-        tower.get_layer(layer_name).set_weights(
-            [variables[f"{layer_name}/kernel"].numpy(), variables[f"{layer_name}/bias"].numpy()]
-        )
     # DANN and ADDA put a weight-free per-image standardisation in front; the
     # variables cannot show it, so pick the front end whose outputs match the export's.
     probe = _probe_images(shape)
     expected = serving_fn(images=tf.constant(probe))["probabilities"].numpy()
     for standardization in STANDARDIZATIONS:
-        model = tower if standardization is None else _standardized(tower, standardization, name)
+        model = _flat_tower(shape, extractor, predictor, standardization, name)
+        for layer_name in DIGITS_LAYERS:
+            model.get_layer(layer_name).set_weights(
+                [variables[f"{layer_name}/kernel"].numpy(), variables[f"{layer_name}/bias"].numpy()]
+            )
         got = tf.nn.softmax(model(probe, training=False)).numpy()
         if np.allclose(got, expected, atol=1e-4):
             return model
@@ -175,21 +169,24 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
     )
 
 
+def _flat_tower(shape, extractor, predictor, standardization, name):
+    """One functional model with fresh copies of the extractor's and predictor's layers, so every
+    layer (conv1 ... logits) has a single call and its `.output` can be used for features."""
+    inputs = keras.Input(shape=shape, name="images")
+    x = inputs
+    if standardization is not None:
+        x = PerImageStandardization(over=standardization, name="input_standardization")(x)
+    for layer in extractor.layers[1:] + predictor.layers[1:]:
+        x = layer.__class__.from_config(layer.get_config())(x)
+    return keras.Model(inputs, x, name=name)
+
+
 def _probe_images(shape, count=8, seed=0):
     """Random images with different per-channel offsets and scales, so every front end differs."""
     rng = np.random.default_rng(seed)
     scale = rng.uniform(0.1, 0.6, (count, 1, 1, shape[-1]))
     offset = rng.uniform(-0.4, 0.4, (count, 1, 1, shape[-1]))
     return np.clip(rng.uniform(-1, 1, (count, *shape)) * scale + offset, -1, 1).astype(np.float32)
-
-
-def _standardized(tower, over, name):
-    """`tower` behind `PerImageStandardization(over)`, flat, so every layer keeps its name."""
-    inputs = keras.Input(shape=tower.input_shape[1:], name="images")
-    x = PerImageStandardization(over=over, name="input_standardization")(inputs)
-    for layer in tower.layers[1:]:
-        x = layer(x)
-    return keras.Model(inputs, x, name=name)
 
 
 def load_classifier(path, score="auto", value_range=(-1.0, 1.0), name=None):

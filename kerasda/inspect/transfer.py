@@ -184,3 +184,71 @@ def _application_module(name):
         if hasattr(module, name) and hasattr(module, "preprocess_input"):
             return module
     return None
+
+
+def default_feature_layer(model):
+    """The layer whose output feeds the final Dense (the penultimate features) for a classifier;
+    the network's own output for a headless backbone."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Dense) and len(model.layers) > 2:
+        return model.layers[-2].name
+    return last.name
+
+
+@dataclasses.dataclass
+class TransferConfig:
+    """One transfer study: which layer, which SVM Cs, which head configurations."""
+
+    layer: str = None
+    svm_cs: tuple = (0.001, 0.01, 0.1, 1.0, 10.0)
+    svm_kernel: str = "linear"
+    modes: tuple = ("svm", "frozen", "finetune")
+    head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = set(self.modes) - {"svm", "frozen", "finetune"}
+        if unknown:
+            raise ValueError(f"Unknown modes {sorted(unknown)}; choose from svm, frozen, finetune.")
+
+
+def transfer_study(backbone_factory, num_classes, train, validation, test, config):
+    """SVM C sweep on the layer's features and/or a new head (frozen, fine-tuned).
+
+    Args:
+        backbone_factory: () -> a fresh `keras.Model` (a new copy per fine-tuning run).
+        train, validation, test: (images in the backbone's range, labels).
+
+    Returns:
+        A dict of plain numbers and lists (the metrics.json of the transfer app).
+    """
+    backbone = backbone_factory()
+    layer = config.layer or default_feature_layer(backbone)
+    features_of = layer_model(backbone, layer)
+    result = {"layer": layer, "feature_dim": int(features_of.output_shape[-1]),
+              "num_train": int(len(train[1])), "num_validation": int(len(validation[1])), "num_test": int(len(test[1]))}
+    if "svm" in config.modes:
+        f_train, f_val, f_test = (extract_features(features_of, split[0]) for split in (train, validation, test))
+        sweep = svm_c_sweep(f_train, train[1], f_val, validation[1], config.svm_cs, config.svm_kernel, config.seed)
+        result["svm"] = {
+            "kernel": config.svm_kernel,
+            "cs": sweep.cs.tolist(),
+            "validation_accuracy": sweep.validation_accuracy.tolist(),
+            "test_accuracy_per_c": svm_test_accuracy_per_c(
+                sweep.cs, f_train, train[1], f_test, test[1], config.svm_kernel, config.seed
+            ).tolist(),
+            "best_c": sweep.best_c,
+            "test_accuracy": sweep.test_accuracy(f_test, test[1]),
+        }
+    for mode in ("frozen", "finetune"):
+        if mode not in config.modes:
+            continue
+        head_config = dataclasses.replace(config.head, fine_tune=mode == "finetune")
+        model, history = train_head(layer_model(backbone_factory(), layer), num_classes, train, validation, head_config)
+        result[f"head_{mode}"] = {
+            "test_accuracy": evaluate_head(model, *test),
+            "final_validation_accuracy": history["val_accuracy"][-1],
+            "history": history,
+            **{k: v for k, v in dataclasses.asdict(head_config).items()},
+        }
+    return result

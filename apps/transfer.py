@@ -1,0 +1,125 @@
+"""Transfer learning: features of a trained network + an SVM (C chosen on validation), or a new dense head.
+
+    python -m apps.transfer --backbone=saved_models/source_only_classifier/1 --domain=mnist_m
+    python -m apps.transfer --backbone=keras:MobileNetV2 --weights=imagenet --image_size=96 \
+        --domain=folder:/data/kvasir
+
+`--backbone` is a kerasda digits-tower export (rebuilt as a Keras model, see
+kerasda.inspect.model_access), a `.keras` file, or `keras:<Name>` for a
+`keras.applications` network (`--weights`: none, imagenet (downloads), or a
+local .weights.h5). Writes figures/c_sweep.png, figures/head_curves.png and
+metrics.json (see docs/inspect.md).
+"""
+
+import datetime
+import json
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from kerasda.data import load_domain, pipeline
+from kerasda.inspect import figures, model_access, transfer
+
+flags.DEFINE_string("backbone", None, "Digits export folder, .keras file, or keras:<ApplicationName>.", required=True)
+flags.DEFINE_string("weights", "none", "keras: backbones only: none, imagenet (downloads) or a .weights.h5 path.")
+flags.DEFINE_string("layer", None, "Layer whose output are the features; default the penultimate (classifiers) "
+                    "or the pooled output (keras.applications).")
+flags.DEFINE_string("domain", "mnist_m", "The new task, named as the apps' --source (e.g. folder:<kvasir dir>).")
+flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR.")
+flags.DEFINE_integer("image_size", 32, "Input size of keras: backbones (exports and .keras files use their own).")
+flags.DEFINE_float("center_crop", 1.0, "Keep this central fraction of each image (e.g. 0.75 drops Kvasir's corner box).")
+flags.DEFINE_integer("num_train", 2000, "Training images (seeded subset; 0 = all), split again into train/validation.")
+flags.DEFINE_float("validation_fraction", 0.2, "Fraction of --num_train held out to choose C and watch the heads.")
+flags.DEFINE_integer("num_test", 2000, "Test images (seeded subset; 0 = all).")
+flags.DEFINE_list("svm_cs", ["0.001", "0.01", "0.1", "1", "10"], "C values of the SVM sweep.")
+flags.DEFINE_enum("svm_kernel", "linear", ["linear", "rbf"], "SVM kernel.")
+flags.DEFINE_list("modes", ["svm", "frozen", "finetune"], "Any of svm, frozen, finetune.")
+flags.DEFINE_list("head_units", ["100"], "Hidden widths of the new head.")
+flags.DEFINE_integer("head_epochs", 10, "Epochs of each head training.")
+flags.DEFINE_integer("batch_size", 64, "Head training batch size.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam rate of the frozen-backbone head.")
+flags.DEFINE_float("fine_tune_learning_rate", 3e-4, "Adam rate when the whole network is fine-tuned.")
+flags.DEFINE_integer("seed", 0, "Subsets, splits, initialisation.")
+flags.DEFINE_string("output_dir", None, "Default runs/transfer/<timestamp>.")
+FLAGS = flags.FLAGS
+
+
+def backbone_factory():
+    """(factory, image_size): a fresh backbone per call, so fine-tuning never leaks into the next run."""
+    spec = FLAGS.backbone
+    if spec.startswith("keras:"):
+        weights = None if FLAGS.weights.lower() == "none" else FLAGS.weights
+        name = spec[len("keras:") :]
+        return (lambda: transfer.keras_application_backbone(name, FLAGS.image_size, weights)), FLAGS.image_size
+    if FLAGS.weights.lower() != "none":
+        raise ValueError("--weights applies to keras: backbones; exports and .keras files carry their own.")
+    if spec.endswith(".keras"):
+        model = keras.saving.load_model(spec)
+        return (lambda: keras.saving.load_model(spec)), int(model.input_shape[1])
+    loaded = tf.saved_model.load(spec)
+    image_size = int(model_access.digits_tower_from_export(loaded).input_shape[1])
+    return (lambda: model_access.digits_tower_from_export(loaded)), image_size
+
+
+def load_images(image_size):
+    """The domain at `image_size` after the central crop, as float [-1, 1] subsets."""
+    load_size = int(round(image_size / FLAGS.center_crop))
+    domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=load_size)
+    rng = np.random.default_rng(FLAGS.seed)
+
+    def subset(x, y, count):
+        order = rng.permutation(len(y))[: count or len(y)]
+        x = x[order]
+        if load_size != image_size:
+            offset = (load_size - image_size) // 2
+            x = x[:, offset : offset + image_size, offset : offset + image_size]
+        return pipeline.to_model_range(x), np.asarray(y[order], np.int64)
+
+    x_train, y_train = subset(domain.x_train, domain.y_train, FLAGS.num_train)
+    test = subset(domain.x_test, domain.y_test, FLAGS.num_test)
+    train_idx, val_idx = transfer.train_val_split(len(y_train), FLAGS.validation_fraction, FLAGS.seed)
+    return domain, (x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test
+
+
+def main(argv):
+    del argv
+    keras.utils.set_random_seed(FLAGS.seed)
+    factory, image_size = backbone_factory()
+    domain, train, validation, test = load_images(image_size)
+    config = transfer.TransferConfig(
+        layer=FLAGS.layer,
+        svm_cs=tuple(float(c) for c in FLAGS.svm_cs),
+        svm_kernel=FLAGS.svm_kernel,
+        modes=tuple(FLAGS.modes),
+        head=transfer.HeadConfig(
+            hidden_units=tuple(int(u) for u in FLAGS.head_units), epochs=FLAGS.head_epochs,
+            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+            fine_tune_learning_rate=FLAGS.fine_tune_learning_rate, seed=FLAGS.seed,
+        ),
+        seed=FLAGS.seed,
+    )
+    result = transfer.transfer_study(factory, domain.num_classes, train, validation, test, config)
+    result = {"backbone": FLAGS.backbone, "weights": FLAGS.weights, "domain": domain.name,
+              "class_names": list(map(str, domain.class_names)), "image_size": image_size,
+              "center_crop": FLAGS.center_crop, **result}
+    out = pathlib.Path(FLAGS.output_dir or f"runs/transfer/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{pathlib.Path(FLAGS.backbone).name} [{result['layer']}] -> {domain.name}"
+    if "svm" in result:
+        svm = result["svm"]
+        figures.c_sweep_figure(svm["cs"], svm["validation_accuracy"], out / "figures" / "c_sweep.png",
+                               svm["test_accuracy_per_c"], svm["best_c"], title)
+        print(f"SVM ({svm['kernel']}): C = {svm['best_c']:g} chosen on validation, test accuracy {svm['test_accuracy']:.4f}")
+    histories = {mode: result[f"head_{mode}"]["history"] for mode in ("frozen", "finetune") if f"head_{mode}" in result}
+    if histories:
+        figures.head_curves_figure(histories, out / "figures" / "head_curves.png", title)
+        for mode in histories:
+            print(f"new head, backbone {mode}: test accuracy {result[f'head_{mode}']['test_accuracy']:.4f}")
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)
