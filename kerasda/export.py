@@ -14,7 +14,9 @@ by TensorFlow itself ("expected to be a float tensor but is a uint8 tensor").
 
 import functools
 import inspect
+import os
 import pathlib
+import shutil
 
 import tensorflow as tf
 
@@ -142,9 +144,24 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
         function = tf.function(checked, input_signature=input_signature)
         setattr(module, signature_name, function)
         concrete[signature_name] = function.get_concrete_function()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(module, str(path), signatures=concrete)
+    _save_atomically(module, path, concrete)
     return path
+
+
+def _save_atomically(module, path, signatures):
+    """`tf.saved_model.save` into a hidden sibling folder, then rename it to `path`.
+
+    A crash or SIGTERM mid-write leaves only `.<name>.partial` (removed by the
+    next export to `path`, never counted as a version), so `path` holds a whole
+    SavedModel or nothing.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    tf.saved_model.save(module, str(partial), signatures=signatures)
+    os.replace(partial, path)  # `path` is absent or an empty folder (see resolve_export_dir)
 
 
 def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEFAULT_EXPORT_ROOT, export_dir=None):

@@ -7,6 +7,13 @@ not give at step granularity: exact resume from the last checkpoint (weights,
 optimizer slots, step and elapsed time), a checkpoint on Ctrl-C / SIGTERM, and
 a history file that survives restarts.
 
+Faults: a non-finite loss or weight stops the run with `TrainingDiverged`
+before anything non-finite is checkpointed. After a crash (even `kill -9`) the
+next `Run` on the same directory cuts history.jsonl and the TensorBoard events
+back to the last checkpoint's step, so a resumed run logs every step once.
+Checkpoints (TF writes data files, then atomically replaces the `checkpoint`
+index), metrics.json and figures are never seen half written.
+
 Layout of an output directory:
 
     tensorboard/   event files (scalars, images)
@@ -20,9 +27,12 @@ import dataclasses
 import datetime
 import io
 import json
+import math
 import os
 import pathlib
+import shutil
 import signal
+import socket
 import threading
 import time
 
@@ -88,16 +98,22 @@ def figure_to_png(figure):
 
 
 class ResumedProgbar(keras.utils.Progbar):
-    """A progress bar that starts at a resumed step.
+    """A progress bar that starts at a resumed step and knows the time budget.
 
     Keras' bar times steps from step 0, so after a resume at step k it divides
     this process's time by all k earlier steps too and shows a per-step time
     and ETA far too small. This one counts only the steps run since it began,
     leaving out the first (tracing) as Keras does.
+
+    With a `deadline` (a `time.time()` value, from `--max_minutes`) the total
+    is the step the budget is expected to end at, when that comes before
+    `target`, so the bar fills and the ETA counts down to the actual stop.
     """
 
-    def __init__(self, target, initial_step=0):
+    def __init__(self, target, initial_step=0, deadline=None):
         super().__init__(target, unit_name="step")
+        self.max_steps = target
+        self.deadline = deadline
         self._initial_step = initial_step
         self._first_update = None  # (step, time) after the first, tracing, update
         if initial_step:
@@ -110,12 +126,45 @@ class ResumedProgbar(keras.utils.Progbar):
             self._first_update = (current, now)
         first_step, first_time = self._first_update
         if current > first_step:
-            return (now - first_time) / (current - first_step)
-        return (now - self._start) / (current - self._initial_step)
+            duration = (now - first_time) / (current - first_step)
+        else:
+            duration = (now - self._start) / (current - self._initial_step)
+        if self.deadline is not None and duration > 0 and current < self.max_steps:
+            steps_left = max(1, math.ceil(max(0.0, self.deadline - now) / duration))
+            self.target = min(self.max_steps, current + steps_left)
+        return duration
+
+    def finish(self, step, values=None):
+        """End the bar at `step` (the budget ran out there) with a final line."""
+        if step < self.target:
+            self.target = step
+            self.update(step, values, finalize=True)
 
 
 class _Interrupted(Exception):
     pass
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite loss or weight; nothing non-finite was checkpointed.
+
+    `str(error)` is one line for the user: the step, what diverged, and the
+    checkpoint a re-run would resume from. Apps exit non-zero and export nothing.
+    """
+
+    def __init__(self, step, what, checkpoint_step, output_dir):
+        self.step = step
+        self.what = what
+        self.checkpoint_step = checkpoint_step
+        resume = (
+            f"the last good checkpoint is step {checkpoint_step} in {output_dir}"
+            if checkpoint_step
+            else f"no checkpoint was kept in {output_dir}"
+        )
+        super().__init__(
+            f"Training diverged at step {step}: {what}. Nothing was exported; {resume}. "
+            "Lower the learning rate (or check the data) and re-run."
+        )
 
 
 class Run:
@@ -132,8 +181,14 @@ class Run:
         self.history_path = self.output_dir / "history.jsonl"
         self.metrics_path = self.output_dir / "metrics.json"
         seed_everything(config.seed, config.deterministic)
-        self.writer = tf.summary.create_file_writer(str(self.tensorboard_dir))
         self.initial_step = self._latest_checkpoint_step()
+        # Whatever a killed process logged after its last checkpoint is replayed by
+        # the resumed run: cut it before the new writer opens, so each step is logged once.
+        _remove_partial_checkpoints(self.checkpoint_dir)
+        truncate_history(self.history_path, self.initial_step)
+        self._summaries_at_resume = purge_events_after(self.tensorboard_dir, self.initial_step)
+        self.writer = tf.summary.create_file_writer(str(self.tensorboard_dir))
+        self.step = self.initial_step  # the last step trained, while and after train() runs
         self._clock = None  # elapsed training seconds, while train() runs
 
     # -- resumption -----------------------------------------------------------------
@@ -149,10 +204,19 @@ class Run:
         return (self.config.seed or 0) + self.initial_step
 
     # -- logging --------------------------------------------------------------------
+    def _already_logged(self, tag, step):
+        """True for a summary the previous process wrote at the step this run resumed from.
+
+        A run that restarts after its final checkpoint (e.g. killed during export)
+        repeats its end-of-training figures at that step; TensorBoard keeps the first.
+        """
+        return (tag, int(step)) in self._summaries_at_resume
+
     def log_scalars(self, scalars, step):
         with self.writer.as_default():
             for name, value in scalars.items():
-                tf.summary.scalar(name, float(value), step=step)
+                if not self._already_logged(name, step):
+                    tf.summary.scalar(name, float(value), step=step)
         self.writer.flush()
 
     def save_figure(self, figure, name, step=0):
@@ -161,17 +225,19 @@ class Run:
 
         png = figure_to_png(figure)
         plt.close(figure)
-        (self.figures_dir / f"{name}.png").write_bytes(png)
-        with self.writer.as_default():
-            tf.summary.image(name, tf.image.decode_png(png)[None], step=step)
-        self.writer.flush()
-        return self.figures_dir / f"{name}.png"
+        path = self.figures_dir / f"{name}.png"
+        atomic_write_bytes(path, png)
+        if not self._already_logged(name, step):
+            with self.writer.as_default():
+                tf.summary.image(name, tf.image.decode_png(png)[None], step=step)
+            self.writer.flush()
+        return path
 
     def write_metrics(self, metrics):
-        """Merge `metrics` into metrics.json (numpy values converted)."""
+        """Merge `metrics` into metrics.json (numpy values converted; replaced atomically)."""
         current = json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
         current.update(_to_json(metrics))
-        self.metrics_path.write_text(json.dumps(current, indent=2, sort_keys=True))
+        atomic_write_bytes(self.metrics_path, json.dumps(current, indent=2, sort_keys=True).encode())
         return current
 
     def read_history(self):
@@ -213,6 +279,12 @@ class Run:
         Returns:
             TrainResult; also written to metrics.json (steps, wall_seconds,
             examples_per_second).
+
+        Raises:
+            TrainingDiverged: a logged value (the step's losses and metrics) or,
+                at a checkpoint, a weight is NaN or infinite. Checked on the values
+                the loop fetches anyway, so it costs no extra device sync per step.
+            KeyboardInterrupt: on Ctrl-C or SIGTERM, after a checkpoint.
         """
         config = self.config
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -241,11 +313,33 @@ class Run:
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
         train_function = self._make_train_function(model)
         iterator = iter(dataset)
-        progbar = ResumedProgbar(config.max_steps, start_step)
+        elapsed_at_start = float(elapsed_var)
+        deadline = None
+        if config.max_seconds is not None:
+            deadline = time.time() + config.max_seconds - elapsed_at_start
+        progbar = ResumedProgbar(config.max_steps, start_step, deadline=deadline)
+        nonfinite_weight = _nonfinite_variable_finder(model.weights)
+        saved_step = start_step
+
+        def diverged(step, what):
+            error = TrainingDiverged(step, what, saved_step, self.output_dir)
+            logging.error("%s", error)
+            return error
+
+        def save(step):
+            """Checkpoint `step`, unless a weight went non-finite (then stop)."""
+            nonlocal saved_step
+            bad = nonfinite_weight()
+            if bad is not None:
+                raise diverged(step, f"weight {bad} is NaN or infinite")
+            step_var.assign(step)
+            elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)
+            path = manager.save(checkpoint_number=step)
+            saved_step = step
+            return path
 
         previous_handler = _install_sigterm_handler()
-        step = start_step
-        elapsed_at_start = float(elapsed_var)
+        step = self.step = start_step
         t0 = time.perf_counter()
         self._clock = lambda: elapsed_at_start + time.perf_counter() - t0
         timed_steps, timed_seconds, t_timed = 0, 0.0, None
@@ -261,11 +355,15 @@ class Run:
                     for _ in range(n):
                         logs = model.train_step(next(iterator))
                 step += n
+                self.step = step
                 if t_timed is None:  # exclude tracing/compilation from throughput
                     t_timed = time.perf_counter()
                 else:
                     timed_steps += n
                 logs = {k: float(v) for k, v in logs.items()}
+                nonfinite = [f"{k} = {v}" for k, v in logs.items() if not math.isfinite(v)]
+                if nonfinite:
+                    raise diverged(step, ", ".join(nonfinite))
                 callback_list.on_train_batch_end(step, logs)
                 progbar.stateful_metrics = set(logs)  # trackers are running means already
                 progbar.update(step, list(logs.items())[:6])
@@ -281,17 +379,14 @@ class Run:
                     and elapsed_at_start + time.perf_counter() - t0 >= config.max_seconds
                 )
                 if out_of_time:
+                    progbar.finish(step, list(logs.items())[:6])
                     logging.warning("Wall-clock budget of %.0f s reached at step %d.", config.max_seconds, step)
                 if step % config.checkpoint_every < n or step == config.max_steps or out_of_time:
-                    step_var.assign(step)
-                    elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)
-                    manager.save(checkpoint_number=step)
+                    save(step)
                 if out_of_time:
                     break
         except (KeyboardInterrupt, _Interrupted):
-            step_var.assign(step)
-            elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)
-            path = manager.save(checkpoint_number=step)
+            path = save(step)
             logging.warning("Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", step, path)
             raise KeyboardInterrupt(f"interrupted at step {step}") from None
         finally:
@@ -311,6 +406,134 @@ class Run:
             {"steps": step, "wall_seconds": wall, "train_examples_per_second": throughput}
         )
         return TrainResult(step, wall, throughput, self.read_history())
+
+
+def _nonfinite_variable_finder(variables):
+    """A function returning the path of the first NaN/Inf float variable, or None.
+
+    One compiled reduction and one device sync per call: the runner calls it
+    only before writing a checkpoint.
+    """
+    variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+    if not variables:
+        return lambda: None
+
+    @tf.function
+    def finite_flags():
+        return tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+
+    def first_nonfinite():
+        flags = finite_flags().numpy()
+        if flags.all():
+            return None
+        return variables[int(np.argmin(flags))].path
+
+    return first_nonfinite
+
+
+def _remove_partial_checkpoints(checkpoint_dir):
+    """Delete `ckpt-N_temp` folders a killed save left (TF writes there, then renames)."""
+    for path in pathlib.Path(checkpoint_dir).glob("*_temp"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def atomic_write_bytes(path, data):
+    """Write `path` so readers (and a later crash) see the old file or the new one, never half."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def truncate_history(history_path, step):
+    """Keep the history.jsonl records up to `step`; drop later ones and a torn last line.
+
+    Returns the number of records dropped. Rewritten atomically, and only when
+    something is dropped.
+    """
+    history_path = pathlib.Path(history_path)
+    if not history_path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in history_path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # torn by a kill during the append
+            dropped += 1
+            continue
+        if isinstance(record, dict) and record.get("step", 0) > step:
+            dropped += 1
+            continue
+        kept.append(line)
+    if dropped:
+        atomic_write_bytes(history_path, "".join(f"{line}\n" for line in kept).encode())
+        logging.info("history.jsonl: dropped %d records after the checkpoint at step %d.", dropped, step)
+    return dropped
+
+
+def _read_event_records(path):
+    """Serialized records of one event file, up to the first torn or corrupt one."""
+    records = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            records.append(record.numpy())
+    except tf.errors.DataLossError:  # a kill mid-write leaves a truncated last record
+        return records, True
+    return records, False
+
+
+def purge_events_after(tensorboard_dir, step):
+    """Rewrite the event files in `tensorboard_dir` to hold each summary once, none after `step`.
+
+    TensorBoard would otherwise show the steps between the last checkpoint and a
+    crash twice: once from the killed process, once from the resumed run. The
+    kept events go to one file (written under a temporary name, then renamed);
+    the old files are deleted after. A crash between the two leaves duplicates,
+    which the next call removes: summaries are keyed by (tag, step).
+
+    Returns:
+        The {(tag, step)} kept at `step` itself (see `Run._already_logged`).
+    """
+    files = sorted(p for p in pathlib.Path(tensorboard_dir).glob("events.out.tfevents.*") if p.is_file())
+    kept, seen, at_step = [], set(), set()
+    file_version = None
+    changed = len(files) > 1
+    for path in files:
+        records, torn = _read_event_records(path)
+        changed |= torn
+        for record in records:
+            event = tf.compat.v1.Event.FromString(record)
+            if event.HasField("file_version"):
+                file_version = file_version or record
+                continue
+            if event.step > step:
+                changed = True
+                continue
+            tags = tuple(value.tag for value in event.summary.value)
+            key = (event.step, tags) if tags else record
+            if key in seen:
+                changed = True
+                continue
+            seen.add(key)
+            kept.append(record)
+            if event.step == step:
+                at_step.update((tag, step) for tag in tags)
+    if not changed:
+        return at_step
+    name = files[0].name if files[0].name.endswith(".purged") else f"{files[0].name}.purged"
+    tmp = files[0].with_name(f".purge.{socket.gethostname()}.{os.getpid()}.tmp")
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        for record in ([file_version] if file_version else []) + kept:
+            writer.write(record)
+    os.replace(tmp, files[0].with_name(name))
+    for path in files:
+        if path.name != name:
+            path.unlink()
+    logging.info("TensorBoard events: kept %d up to the checkpoint at step %d.", len(kept), step)
+    return at_step
 
 
 def _install_sigterm_handler():

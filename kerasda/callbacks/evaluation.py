@@ -49,4 +49,5 @@ class ClassifierEvaluation(keras.callbacks.Callback):
             figure = plots.confusion_matrix_figure(
                 confusion, self.class_names, title=f"{name} test: accuracy {accuracy:.2%}"
             )
-            self.run.save_figure(figure, f"confusion_{name}", step=self.run.config.max_steps)
+            # at the step training reached (a time budget may stop it before max_steps)
+            self.run.save_figure(figure, f"confusion_{name}", step=self.run.step)

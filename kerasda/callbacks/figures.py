@@ -18,9 +18,13 @@ class FigureCallback(keras.callbacks.Callback):
         self.run = run
         self.name = name
         self.make_figure = make_figure
+        self._saved_at = None  # step of the last figure, so the end does not repeat it
 
     def on_epoch_end(self, epoch, logs=None):
-        self.run.save_figure(self.make_figure(), self.name, step=(epoch + 1) * self.run.config.eval_every)
+        self._saved_at = (epoch + 1) * self.run.config.eval_every
+        self.run.save_figure(self.make_figure(), self.name, step=self._saved_at)
 
     def on_train_end(self, logs=None):
-        self.run.save_figure(self.make_figure(), self.name, step=self.run.config.max_steps)
+        # at the step training reached (a time budget may stop it before max_steps)
+        if self._saved_at != self.run.step:
+            self.run.save_figure(self.make_figure(), self.name, step=self.run.step)
