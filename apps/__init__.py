@@ -37,11 +37,23 @@ def _import_tensorflow_quietly():
             os.close(saved)
 
 
+def _from_tensorflow_or_keras(record):
+    """True for a log record written by TensorFlow's or Keras' own Python modules."""
+    path = record.pathname.replace(os.sep, "/")
+    return any(f"/{package}/" in path for package in ("tensorflow", "keras", "tf_keras"))
+
+
 def quiet_python_logs():
-    """TensorFlow's Python logger to errors only (the apps' own absl logging stays)."""
+    """Hide TensorFlow's and Keras' Python INFO lines (e.g. "Sharding callback duration" at every
+    save); their warnings and errors, and the apps' own logging, stay."""
     import logging
 
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from absl import logging as absl_logging
+
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    absl_logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= logging.WARNING or not _from_tensorflow_or_keras(record)
+    )
 
 
 # `python -m apps.x` imports this package while sys.argv[0] is still "-m"; tests importing apps skip this.

@@ -230,18 +230,23 @@ def load_domain_from_flags(spec):
         ) from error
 
 
-def load_source_and_target():
-    """(source Domain, target Domain with its training labels sealed)."""
-    source = load_domain_from_flags(FLAGS.source)
-    target = load_domain_from_flags(FLAGS.target).unlabeled()
+def check_same_classes(source, target, source_spec, target_spec):
+    """Raise a DataError unless both domains have the same number of classes (warn if names differ)."""
     if source.num_classes != target.num_classes:
         raise errors.DataError(
-            f"--source={FLAGS.source} has {source.num_classes} classes but --target={FLAGS.target} has "
+            f"--source={source_spec} has {source.num_classes} classes but --target={target_spec} has "
             f"{target.num_classes}; adaptation needs the same label set (0..K-1 in both)."
         )
     if source.class_names != target.class_names:
         logging.warning("Source classes %s and target classes %s differ in name; class i of one is "
                         "taken to be class i of the other.", source.class_names, target.class_names)
+
+
+def load_source_and_target():
+    """(source Domain, target Domain with its training labels sealed)."""
+    source = load_domain_from_flags(FLAGS.source)
+    target = load_domain_from_flags(FLAGS.target).unlabeled()
+    check_same_classes(source, target, FLAGS.source, FLAGS.target)
     return source, target
 
 

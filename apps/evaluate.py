@@ -58,7 +58,7 @@ def load_classifier(model):
     """
     path = pathlib.Path(model).expanduser()
     if not (path / "saved_model.pb").is_file():
-        versions = sorted((p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=len)
+        versions = sorted((p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v))
         hint = f"; it holds versions {', '.join(versions)}: pass --model={path / versions[-1]}" if versions else ""
         raise FlagError(f"--model={path} is not a SavedModel folder (no saved_model.pb){hint}.")
     try:

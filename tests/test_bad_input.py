@@ -142,6 +142,23 @@ def test_bad_class_counts_are_refused(tmp_path):
         Domain("d", images, np.array([0, 1, 5, 1]), images, np.array([0, 1, 0, 1]), class_names=("a", "b"))
 
 
+def test_source_and_target_with_different_class_counts_are_refused():
+    images = np.zeros((4, 4, 4, 3), np.uint8)
+    ten = Domain("mnist", images, np.array([0, 9, 1, 2]), images, np.array([0, 1, 2, 3]))
+    three = Domain("d", images, np.array([0, 1, 2, 1]), images, np.array([0, 1, 2, 0]))
+    with pytest.raises(DataError, match=r"--source=mnist has 10 classes but --target=npz:d\.npz has 3"):
+        common.check_same_classes(ten, three.unlabeled(), "mnist", "npz:d.npz")
+    common.check_same_classes(ten, ten.unlabeled(), "mnist", "mnist")
+
+
+def test_zero_tsne_and_pad_examples_skip_the_embedding_comparison(monkeypatch):
+    import types
+
+    monkeypatch.setattr(common, "FLAGS", types.SimpleNamespace(tsne_examples=0, pad_examples=0))
+    monkeypatch.setattr(common.embeddings, "compare_embeddings", lambda *a, **k: 1 / 0)  # must not run
+    assert common.compare_embeddings(None, {"dann": None}, {}, None, None, step=5) == {}
+
+
 def test_evaluate_serves_32px_domain_images_to_a_28px_export(export_28, tmp_path, capsys):
     x = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
     npz = save_npz(tmp_path / "d32.npz", x_train=x[:20], y_train=np.arange(20) % 10, x_test=x[20:],
