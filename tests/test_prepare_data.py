@@ -173,7 +173,7 @@ def test_interrupted_download_is_retried_and_never_left_half_written(server, tmp
     assert list((tmp_path / "downloads").iterdir()) == []  # no partial file, under any name
     assert not (tmp_path / "bsds500").exists()
     message = str(error.value)
-    assert f"place it at {tmp_path / 'downloads' / 'BSR_bsds500.tgz'}" in message
+    assert f"BSR_bsds500.tgz (sha256 {_sha256(data)}) at {tmp_path / 'downloads' / 'BSR_bsds500.tgz'}" in message
     assert "python -m apps.prepare_data --datasets=bsds500" in message
     assert isinstance(error.value, paths.MissingDataError)
 
@@ -196,8 +196,10 @@ def test_offline_message_names_the_file_and_where_to_place_it(tmp_path):
     with pytest.raises(download.DownloadError) as error:
         download.prepare(offline, tmp_path, **FAST)
     message = str(error.value)
-    assert f"place it at {tmp_path / 'downloads' / 'train_32x32.mat'}" in message
-    assert "sha256 435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8" in message
+    train = "http://127.0.0.1:9/train_32x32.mat (sha256 435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8)"
+    assert f"{train} at {tmp_path / 'downloads' / 'train_32x32.mat'}" in message
+    test = "http://ufldl.stanford.edu/housenumbers/test_32x32.mat (sha256 cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b)"
+    assert f"; {test} at {tmp_path / 'downloads' / 'test_32x32.mat'}; then run" in message  # the whole dataset
     assert f"{tmp_path / 'svhn'}/train_32x32.mat, test_32x32.mat" in message
 
 

@@ -328,15 +328,24 @@ def is_prepared(spec, data_dir=None):
 
 
 def placement_hint(spec, remote, data_dir=None, download_dir=None):
-    """Exactly which file to place where, for messages (offline machines)."""
-    target = downloads_dir(data_dir, download_dir) / remote.name
-    check = f" ({remote.checksum[0]} {remote.checksum[1]})" if remote.checksum else ""
+    """Exactly which file(s) to place where, for messages (offline machines).
+
+    Names `remote` first, then every other file of `spec` not yet in the
+    downloads folder, so one message covers the whole dataset.
+    """
+    folder = downloads_dir(data_dir, download_dir)
     root = paths.resolve_data_dir(data_dir)
+    wanted = [remote] + [f for f in spec.files if f is not remote and not (folder / f.name).exists()]
+
+    def one(f):
+        check = f" ({f.checksum[0]} {f.checksum[1]})" if f.checksum else ""
+        return f"{f.urls[0]}{check} at {folder / f.name}"
+
     return (
-        f"Without network access, download {remote.urls[0]}{check} on another machine and place it at "
-        f"{target}, then run `python -m apps.prepare_data --datasets={spec.name} --data_dir={root}`, "
-        f"which verifies it and unpacks it into {root / spec.subdir}/; or place the unpacked files "
-        f"yourself: {spec.layout.replace('<data_dir>', str(root))}."
+        f"Without network access, download on another machine and place {'; '.join(one(f) for f in wanted)}; "
+        f"then run `python -m apps.prepare_data --datasets={spec.name} --data_dir={root}`, which verifies "
+        f"and unpacks into {root / spec.subdir}/. Or place the unpacked files yourself: "
+        f"{spec.layout.replace('<data_dir>', str(root))}."
     )
 
 
