@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 from absl import flags, logging
+from sklearn.metrics import pairwise_distances_argmin
 
 from apps import common
 from kerasda import export, runner
@@ -65,23 +66,15 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("num_examples", 10, "Columns of the adaptation-examples figure.")
 
 
-def nearest_neighbours(queries, pool_uint8, chunk=4096):
+def nearest_neighbours(queries, pool_uint8):
     """Index into `pool_uint8` of each query's nearest image (L2 in pixel space).
 
-    Queries are images in [-1, 1]; the pool is uint8 and is scanned in chunks
-    so that 60k training images never need to be converted at once.
+    Queries are images in [-1, 1]; both sides are compared on the uint8 pixel scale. scikit-learn
+    scans the pool in chunks, so 60k training images never need a full distance matrix.
     """
     q = ((np.asarray(queries, np.float32) + 1.0) * 127.5).reshape(len(queries), -1)
-    best = np.full(len(q), np.inf)
-    best_index = np.zeros(len(q), np.int64)
-    for start in range(0, len(pool_uint8), chunk):
-        pool = pool_uint8[start : start + chunk].reshape(-1, q.shape[1]).astype(np.float32)
-        distances = (q**2).sum(1)[:, None] - 2.0 * q @ pool.T + (pool**2).sum(1)[None, :]
-        index = distances.argmin(1)
-        improved = distances[np.arange(len(q)), index] < best
-        best = np.where(improved, distances[np.arange(len(q)), index], best)
-        best_index = np.where(improved, start + index, best_index)
-    return best_index
+    pool = np.asarray(pool_uint8, np.float32).reshape(len(pool_uint8), -1)
+    return pairwise_distances_argmin(q, pool)
 
 
 def adaptation_examples_figure(model, source, target, indices, noise):
