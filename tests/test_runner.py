@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from kerasda import export, runner
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.models.classifiers import build_digits_classifier
 
@@ -27,6 +29,11 @@ def _dataset(seed=0):
     x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, 64)
     return pipeline.labeled_dataset(x, y, 8, seed=seed)
+
+
+def _eval_set():
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 16)
 
 
 class _InterruptAt(keras.callbacks.Callback):
@@ -174,3 +181,131 @@ def test_progress_bar_after_a_resume_times_only_the_new_steps():
     bar._estimate_step_duration(501, t + 2.0)  # the first update, slow from tracing
     # 10 steps in 1 s: 0.1 s a step, where a count from step 0 would say 3 s / 511 steps.
     assert bar._estimate_step_duration(511, t + 3.0) == pytest.approx(0.1)
+
+
+class _PoisonedClassifier(_NoisyClassifier):
+    """Sets its first kernel to NaN at the end of step `poison_at`, as a diverging update would."""
+
+    def __init__(self, poison_at):
+        super().__init__()
+        self.poison_at = poison_at
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        kernel = self.net.trainable_variables[0]
+        poison = tf.equal(self.optimizer.iterations, self.poison_at)
+        kernel.assign(tf.where(poison, tf.fill(tf.shape(kernel), float("nan")), kernel))
+        return logs
+
+
+def _poisoned_run(tmp_path, poison_at, checkpoint_every):
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=20, log_every=1,
+                              checkpoint_every=checkpoint_every)
+    model = _PoisonedClassifier(poison_at)
+    model.compile()
+    with pytest.raises(runner.TrainingDiverged) as caught:
+        runner.Run(config).train(model, _dataset())
+    return caught.value, config
+
+
+def test_nan_loss_stops_the_run_at_its_step_and_keeps_the_last_finite_checkpoint(tmp_path):
+    # weights turn NaN at the end of step 5, so step 6's loss is the first NaN
+    error, config = _poisoned_run(tmp_path, poison_at=5, checkpoint_every=2)
+    assert (error.step, error.checkpoint_step) == (6, 4)
+    assert "step 6: loss = nan" in str(error) and "\n" not in str(error)
+    assert not (tmp_path / "metrics.json").exists()  # the run did not finish
+    history = [json.loads(line)["step"] for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert history == [1, 2, 3, 4, 5]  # step 6, non-finite, is not logged
+    resumed = runner.Run(config)
+    assert resumed.initial_step == 4
+    assert [r["step"] for r in resumed.read_history()] == [1, 2, 3, 4]
+    restored = _NoisyClassifier()
+    restored.compile()
+    checkpoint = tf.train.Checkpoint(model=restored)
+    checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))).expect_partial()
+    assert all(np.isfinite(w.numpy()).all() for w in restored.net.weights)
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    # step 4's loss is still finite (computed before the update), but its weights are not
+    error, _ = _poisoned_run(tmp_path, poison_at=4, checkpoint_every=2)
+    assert (error.step, error.checkpoint_step) == (4, 2)
+    assert "is NaN or infinite" in str(error) and "kernel" in str(error)
+    latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert latest.endswith("ckpt-2")
+
+
+def test_progress_bar_total_and_eta_end_at_the_time_budget():
+    bar = runner.ResumedProgbar(1000, deadline=None)
+    bar._estimate_step_duration(11, bar._start + 1.0)
+    assert bar.target == 1000  # no budget: max_steps
+    bar = runner.ResumedProgbar(1000, deadline=time.time() + 10.0)
+    t = bar._start
+    bar._estimate_step_duration(1, t + 1.0)  # tracing
+    assert bar._estimate_step_duration(11, t + 2.0) == pytest.approx(0.1)
+    # ~8 s left at 0.1 s a step: the budget ends near step 11 + 80, not at 1000
+    assert bar.target == pytest.approx(91, abs=1)
+    bar.finish(57)
+    assert bar.target == 57
+
+
+def _summary_steps(tensorboard_dir, tag):
+    steps = []
+    for path in sorted(tensorboard_dir.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return steps
+
+
+def test_a_run_stopped_by_its_time_budget_logs_final_figures_at_the_step_it_reached(tmp_path):
+    import matplotlib.pyplot as plt
+
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, eval_every=10_000,
+                              max_seconds=1e-6)
+    run = runner.Run(config)
+    model = _classifier()
+    evaluation = ClassifierEvaluation(run, model, {"source": _eval_set()}, [str(i) for i in range(10)])
+    figure = FigureCallback(run, "figure", lambda: plt.figure(figsize=(1, 1)))
+    result = run.train(model, _dataset(), callbacks=[evaluation, figure])
+    assert result.steps == run.step == 1
+    assert _summary_steps(tmp_path / "tensorboard", "figure") == [1]
+    assert _summary_steps(tmp_path / "tensorboard", "confusion_source") == [1]
+
+
+def test_resume_cuts_history_and_events_written_after_the_checkpoint(tmp_path):
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=4, log_every=1, checkpoint_every=2)
+    runner.Run(config).train(_classifier(), _dataset())
+    # what a process killed after step 6 of a longer run would have left past checkpoint 4
+    later = runner.Run(config)
+    later.log_scalars({"loss": 1.0}, 5)
+    later.log_scalars({"loss": 1.0}, 6)
+    with (tmp_path / "history.jsonl").open("a") as f:
+        f.write('{"step": 5, "loss": 1.0}\n{"step": 6, "lo')  # torn by the kill
+    resumed = runner.Run(config)
+    assert resumed.initial_step == 4
+    assert [r["step"] for r in resumed.read_history()] == [1, 2, 3, 4]
+    assert sorted(_summary_steps(tmp_path / "tensorboard", "loss")) == [1, 2, 3, 4]
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2  # merged + the new writer's
+
+
+def test_purge_keeps_the_events_before_a_torn_record(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step in (1, 2, 3):
+            tf.summary.scalar("loss", float(step), step=step)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    path.write_bytes(path.read_bytes()[:-7])  # a kill in the middle of step 3's record
+    assert runner.purge_events_after(tmp_path, 10) == set()
+    assert _summary_steps(tmp_path, "loss") == [1, 2]
+    assert runner.purge_events_after(tmp_path, 2) == {("loss", 2)}  # nothing left to cut
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+
+
+def test_metrics_are_replaced_whole(tmp_path):
+    run = runner.Run(runner.RunConfig("t", output_dir=str(tmp_path)))
+    run.write_metrics({"a": 1})
+    run.write_metrics({"b": np.float32(2.0)})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 1, "b": 2.0}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
