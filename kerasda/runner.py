@@ -42,6 +42,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasda.callbacks import hparams as hparams_logging
+from kerasda.errors import UserError
 
 
 @dataclasses.dataclass
@@ -145,11 +146,13 @@ class _Interrupted(Exception):
     pass
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError):
     """Training produced a non-finite loss or weight; nothing non-finite was checkpointed.
 
     `str(error)` is one line for the user: the step, what diverged, and the
-    checkpoint a re-run would resume from. Apps exit non-zero and export nothing.
+    checkpoint a re-run would resume from. A `UserError` (the fix is a flag,
+    usually the learning rate), so apps print it as one line, export nothing
+    and exit with status 2.
     """
 
     def __init__(self, step, what, checkpoint_step, output_dir):
