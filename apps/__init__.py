@@ -60,3 +60,26 @@ def quiet_python_logs():
 if sys.argv and sys.argv[0] == "-m" and not verbose_requested(sys.argv) and "tensorflow" not in sys.modules:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _import_tensorflow_quietly()
+
+
+def resolve_packaged_flagfiles(argv, cwd=None):
+    """`--flagfile=apps/configs/<name>.cfg` -> the installed copy when that path is not there.
+
+    The README's commands name configs relative to a checkout; after `pip install .`
+    (not editable) the same command works from any directory, reading the configs
+    shipped as package data.
+    """
+    prefix, resolved = "--flagfile=", []
+    for arg in argv:
+        path = arg[len(prefix):] if arg.startswith(prefix) else None
+        if path and path.replace(os.sep, "/").startswith("apps/configs/"):
+            if not os.path.exists(os.path.join(cwd or os.getcwd(), path)):
+                packaged = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", os.path.basename(path))
+                if os.path.exists(packaged):
+                    arg = prefix + packaged
+        resolved.append(arg)
+    return resolved
+
+
+if sys.argv and sys.argv[0] == "-m":
+    sys.argv[:] = resolve_packaged_flagfiles(sys.argv)
