@@ -45,7 +45,7 @@ def signature_image_size(serving_fn):
     spec = serving_fn.structured_input_signature[1]["images"]
     if spec.shape.rank != 4 or spec.shape[-1] != 3 or spec.shape[1] is None or spec.shape[1] != spec.shape[2]:
         raise DataError(
-            f"--model={FLAGS.model}: serving_default takes images of shape {spec.shape}; expected a square "
+            f"The export's serving_default takes images of shape {spec.shape}; expected a square "
             "[N, S, S, 3] input (an export of apps.train_*'s classifiers)."
         )
     return int(spec.shape[1])
@@ -58,16 +58,21 @@ def load_classifier(model):
     """
     path = pathlib.Path(model).expanduser()
     if not (path / "saved_model.pb").is_file():
-        versions = sorted((p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v))
+        versions = sorted(
+            (p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v)
+        )
         hint = f"; it holds versions {', '.join(versions)}: pass --model={path / versions[-1]}" if versions else ""
         raise FlagError(f"--model={path} is not a SavedModel folder (no saved_model.pb){hint}.")
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as error:  # TF raises several types for damaged SavedModels
-        raise DataError(f"--model={path} cannot be loaded ({type(error).__name__}: {error}); export it again.") from error
+        raise DataError(
+            f"--model={path} cannot be loaded ({type(error).__name__}: {error}); export it again."
+        ) from error
     if "serving_default" not in loaded.signatures:
         raise DataError(
-            f"--model={path} has signatures {sorted(loaded.signatures)}; expected serving_default (a classifier export)."
+            f"--model={path} has signatures {sorted(loaded.signatures)}; expected serving_default "
+            "(a classifier export)."
         )
     serving_fn = loaded.signatures["serving_default"]
     inputs, outputs = serving_fn.structured_input_signature[1], serving_fn.structured_outputs

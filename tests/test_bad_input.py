@@ -163,8 +163,8 @@ def test_evaluate_serves_32px_domain_images_to_a_28px_export(export_28, tmp_path
     x = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
     npz = save_npz(tmp_path / "d32.npz", x_train=x[:20], y_train=np.arange(20) % 10, x_test=x[20:],
                    y_test=np.arange(20) % 10)
-    FLAGS([ "evaluate", f"--model={export_28}", f"--domain=npz:{npz}", f"--output_dir={tmp_path / 'out'}",
-            "--batch_size=8", "--noverbose"])
+    FLAGS(["evaluate", f"--model={export_28}", f"--domain=npz:{npz}", f"--output_dir={tmp_path / 'out'}",
+           "--batch_size=8", "--noverbose"])
     evaluate.main([])
     printed = capsys.readouterr().out
     assert "20 test images served at 28x28" in printed
@@ -370,9 +370,10 @@ def test_evaluate_refuses_what_is_not_a_classifier_export(export_28, tmp_path):
     with pytest.raises(FlagError, match=r"holds versions 1: pass --model=.*/1"):
         evaluate.load_classifier(export_28.parent)
     generator = build_digits_classifier((4, 4, 3), 2)  # any tracked model; the signature is what matters
+    noise_spec = [tf.TensorSpec([None, 3], tf.float32, name="noise")]
     path = export.export_signatures(
-        "g", {"serving_default": (lambda noise: {"images": noise * 2.0}, [tf.TensorSpec([None, 3], tf.float32, name="noise")])},
-        [generator], export_dir=tmp_path / "g",
+        "g", {"serving_default": (lambda noise: {"images": noise * 2.0}, noise_spec)}, [generator],
+        export_dir=tmp_path / "g",
     )
     with pytest.raises(DataError, match=r"takes \['noise'\] and returns \['images'\]; expected images -> classes"):
         evaluate.load_classifier(path)

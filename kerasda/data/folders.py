@@ -73,7 +73,9 @@ def read_class_folders(root, image_size, class_names=None, require_every_class=T
     for label, name in enumerate(class_names):
         folder = root / name
         if not folder.is_dir():
-            raise paths.MissingDataError(f"Class folder {folder} does not exist (the class is listed by the train folder).")
+            raise paths.MissingDataError(
+                f"Class folder {folder} does not exist (the class is listed by the train folder)."
+            )
         count = 0
         for path in _list_dir(folder):
             if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
