@@ -16,11 +16,9 @@ import json
 import pathlib
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from kerasda.data import load_domain, pipeline
 from kerasda.inspect import figures, model_access, transfer
 
 flags.DEFINE_string("backbone", None, "Digits export folder, .keras file, or keras:<ApplicationName>.", required=True)
@@ -64,31 +62,14 @@ def backbone_factory():
     return (lambda: model_access.digits_tower_from_export(loaded)), image_size
 
 
-def load_images(image_size):
-    """The domain at `image_size` after the central crop, as float [-1, 1] subsets."""
-    load_size = int(round(image_size / FLAGS.center_crop))
-    domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=load_size)
-    rng = np.random.default_rng(FLAGS.seed)
-
-    def subset(x, y, count):
-        order = rng.permutation(len(y))[: count or len(y)]
-        x = x[order]
-        if load_size != image_size:
-            offset = (load_size - image_size) // 2
-            x = x[:, offset : offset + image_size, offset : offset + image_size]
-        return pipeline.to_model_range(x), np.asarray(y[order], np.int64)
-
-    x_train, y_train = subset(domain.x_train, domain.y_train, FLAGS.num_train)
-    test = subset(domain.x_test, domain.y_test, FLAGS.num_test)
-    train_idx, val_idx = transfer.train_val_split(len(y_train), FLAGS.validation_fraction, FLAGS.seed)
-    return domain, (x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test
-
-
 def main(argv):
     del argv
     keras.utils.set_random_seed(FLAGS.seed)
     factory, image_size = backbone_factory()
-    domain, train, validation, test = load_images(image_size)
+    domain, train, validation, test = transfer.load_transfer_splits(
+        FLAGS.domain, image_size, FLAGS.num_train, FLAGS.num_test, FLAGS.validation_fraction,
+        FLAGS.center_crop, FLAGS.seed, FLAGS.data_dir,
+    )
     config = transfer.TransferConfig(
         layer=FLAGS.layer,
         svm_cs=tuple(float(c) for c in FLAGS.svm_cs),

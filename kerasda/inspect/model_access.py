@@ -169,6 +169,13 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
     )
 
 
+def build_flat_digits_tower(shape=(32, 32, 3), padding="same", num_classes=10, standardization=None, name="digits_tower"):
+    """A freshly initialised digits tower with every layer at top level (a random-weights baseline)."""
+    extractor = classifiers.build_digits_feature_extractor(shape, padding=padding)
+    predictor = classifiers.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
+    return _flat_tower(shape, extractor, predictor, standardization, name)
+
+
 def _flat_tower(shape, extractor, predictor, standardization, name):
     """One functional model with fresh copies of the extractor's and predictor's layers, so every
     layer (conv1 ... logits) has a single call and its `.output` can be used for features."""

@@ -147,6 +147,34 @@ def train_val_split(num, validation_fraction, seed=0):
     return order[n_val:], order[:n_val]
 
 
+def load_transfer_splits(domain_spec, image_size, num_train=2000, num_test=2000, validation_fraction=0.2,
+                         center_crop=1.0, seed=0, data_dir=None):
+    """(domain, train, validation, test) for a transfer task, images float in [-1, 1].
+
+    Seeded subsets of the domain's train (then split into train/validation)
+    and test splits; `center_crop` < 1 loads at size / crop and keeps the centre
+    (Kvasir: drops the black corner box that differs between classes).
+    """
+    from kerasda.data import load_domain, pipeline
+
+    if not 0 < center_crop <= 1:
+        raise ValueError(f"center_crop must be in (0, 1], got {center_crop}.")
+    load_size = int(round(image_size / center_crop))
+    domain = load_domain(domain_spec, data_dir=data_dir, seed=seed, image_size=load_size)
+    rng = np.random.default_rng(seed)
+
+    def subset(x, y, count):
+        order = rng.permutation(len(y))[: count or len(y)]
+        offset = (load_size - image_size) // 2
+        x = x[order][:, offset : offset + image_size, offset : offset + image_size]
+        return pipeline.to_model_range(x), np.asarray(y[order], np.int64)
+
+    x_train, y_train = subset(domain.x_train, domain.y_train, num_train)
+    test = subset(domain.x_test, domain.y_test, num_test)
+    train_idx, val_idx = train_val_split(len(y_train), validation_fraction, seed)
+    return domain, (x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test
+
+
 def keras_application_backbone(name, image_size, weights=None, include_top=False, pooling="avg"):
     """A `keras.applications` network taking images in [-1, 1], its own preprocessing inside.
 
