@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 
 import apps
-from kerasda import errors, runner, validation
+from kerasda import distribute, errors, precision, runner, validation
 from kerasda.data import augmentation, download, load_domain, paths, registry
 from kerasda.callbacks import hparams
 from kerasda.evaluation import embeddings
@@ -158,6 +158,16 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
     flags.DEFINE_bool("xla", False, "jit_compile the train step (was slower on CPU; try it on GPU).")
+    flags.DEFINE_enum(
+        "precision", "float32", list(precision.PRECISIONS),
+        "float32, or mixed precision (float32 weights): mixed_bfloat16 (CPUs with AVX512_BF16, TPUs, "
+        "Ampere+ GPUs) or mixed_float16 (GPUs; with loss scaling).",
+    )
+    flags.DEFINE_enum(
+        "distribution", "default", list(distribute.DISTRIBUTIONS),
+        "default: one device; mirrored: every GPU of this host; multi_worker: the hosts in TF_CONFIG. "
+        "--batch_size is the global batch.",
+    )
 
 
 def define_augmentation_flag():
@@ -188,6 +198,27 @@ def max_steps_from_epochs(steps_per_epoch):
     if FLAGS["max_steps"].present or FLAGS.epochs <= 0:
         return FLAGS.max_steps
     return max(1, math.ceil(FLAGS.epochs * steps_per_epoch))
+
+
+def configure_devices():
+    """Set --precision's dtype policy and build --distribution's strategy; call first in `main`.
+
+    Build models and optimizers inside the returned strategy's `scope()`.
+    """
+    precision.set_precision(FLAGS.precision)
+    strategy = distribute.build_strategy(FLAGS.distribution)
+    try:
+        distribute.check_global_batch(FLAGS.batch_size, strategy)
+    except ValueError as error:
+        raise errors.FlagError(str(error)) from None
+    return strategy
+
+
+def export_location():
+    """(--export_root, --export_dir); on a non-chief worker a temporary root, deleted at exit."""
+    if distribute.is_chief():
+        return FLAGS.export_root, FLAGS.export_dir
+    return distribute.worker_dir(FLAGS.export_root), None
 
 
 def run_config_from_flags(app_name):

@@ -104,33 +104,36 @@ def train_source_stage(output_dir, source, eval_sets):
 
 def main(argv):
     del argv
+    strategy = common.configure_devices()  # --precision, --distribution
     run = runner.Run(common.run_config_from_flags("adda"))
     common.write_flags(run)
     source, target = common.load_source_and_target()  # target training labels sealed
     eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
 
-    source_encoder, source_classifier, source_results, source_result = train_source_stage(
-        run.output_dir, source, eval_sets
-    )
+    with strategy.scope():
+        source_encoder, source_classifier, source_results, source_result = train_source_stage(
+            run.output_dir, source, eval_sets
+        )
 
     # Re-seeded so that stage 2 starts the same whether stage 1 was trained or
     # restored in this process.
     runner.seed_everything(FLAGS.seed)
-    adda = ADDA(
-        source_encoder,
-        source_classifier,
-        discriminator=build_discriminator(
-            source_encoder.output.shape[-1], FLAGS.discriminator_units
-        ),
-    )
-    adda.compile(
-        discriminator_optimizer=keras.optimizers.Adam(
-            FLAGS.discriminator_learning_rate, beta_1=FLAGS.beta_1
-        ),
-        target_encoder_optimizer=keras.optimizers.Adam(
-            FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1
-        ),
-    )
+    with strategy.scope():
+        adda = ADDA(
+            source_encoder,
+            source_classifier,
+            discriminator=build_discriminator(
+                source_encoder.output.shape[-1], FLAGS.discriminator_units
+            ),
+        )
+        adda.compile(
+            discriminator_optimizer=keras.optimizers.Adam(
+                FLAGS.discriminator_learning_rate, beta_1=FLAGS.beta_1
+            ),
+            target_encoder_optimizer=keras.optimizers.Adam(
+                FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1
+            ),
+        )
     dataset = pipeline.adaptation_dataset(
         source, target, FLAGS.batch_size, seed=run.data_seed,
         augment=common.augmentation_from_flags(seed_offset=1),
@@ -157,7 +160,7 @@ def main(argv):
     ))
 
     path = export.export_classifier(
-        adda.classifier, "adda_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir
+        adda.classifier, "adda_classifier", source.image_shape, *common.export_location()
     )
     final = run.write_metrics({
         **evaluation.results,

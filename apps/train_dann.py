@@ -18,7 +18,7 @@ import keras
 from absl import flags, logging
 
 from apps import common
-from kerasda import export, runner, schedules
+from kerasda import distribute, export, runner, schedules
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import metrics, plots
@@ -94,24 +94,27 @@ def train_source_only_baseline(source):
 
 def main(argv):
     del argv
+    strategy = common.configure_devices()  # --precision, --distribution
     run = runner.Run(common.run_config_from_flags("dann"))
     common.write_flags(run)
     source, target = common.load_source_and_target()  # target training labels sealed
 
-    dann = build_digits_dann(
-        source.image_shape,
-        source.num_classes,
-        input_standardization=input_standardization(),
-        padding=FLAGS.padding,
-        batch_norm=FLAGS.batch_norm,
-        use_gradient_reversal=FLAGS.grl,
-        lambda_schedule=FLAGS.lambda_schedule,
-        gamma=FLAGS.gamma,
-        lambda_max=FLAGS.lambda_max,
-        total_steps=FLAGS.max_steps,
-        target_entropy_weight=FLAGS.target_entropy_weight,
-    )
-    dann.compile(optimizer=build_optimizer(FLAGS.max_steps))
+    with strategy.scope():
+        dann = build_digits_dann(
+            source.image_shape,
+            source.num_classes,
+            input_standardization=input_standardization(),
+            padding=FLAGS.padding,
+            batch_norm=FLAGS.batch_norm,
+            use_gradient_reversal=FLAGS.grl,
+            lambda_schedule=FLAGS.lambda_schedule,
+            gamma=FLAGS.gamma,
+            lambda_max=FLAGS.lambda_max,
+            total_steps=FLAGS.max_steps,
+            target_entropy_weight=FLAGS.target_entropy_weight,
+        )
+        dann.compile(optimizer=build_optimizer(FLAGS.max_steps))
+        distribute.synchronize_batch_norm(dann, strategy)
     dataset = pipeline.adaptation_dataset(
         source, target, FLAGS.batch_size, seed=run.data_seed, augment=common.augmentation_from_flags()
     )
@@ -143,7 +146,7 @@ def main(argv):
     extra.update(common.compare_embeddings(run, embedders, eval_sets, source, target, result.steps))
 
     path = export.export_classifier(
-        dann.classifier, "dann_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir
+        dann.classifier, "dann_classifier", source.image_shape, *common.export_location()
     )
     final = run.write_metrics({**evaluation.results, **extra, "export_path": str(path)})
     common.summarise(

@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags
 
 from apps import common
-from kerasda import export, runner
+from kerasda import distribute, export, runner
 from kerasda.callbacks import FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import generative, plots
@@ -100,22 +100,25 @@ def _figure_callbacks(run, model, num_classes):
 
 def main(argv):
     del argv
+    strategy = common.configure_devices()  # --precision, --distribution
     domain = common.load_domain_from_flags(FLAGS.source)
     x_train = domain.x_train[..., :1] if FLAGS.grayscale else domain.x_train
     steps_per_epoch = len(x_train) // FLAGS.batch_size
     run = runner.Run(_run_config(steps_per_epoch))
     common.write_flags(run)
 
-    model = gan_networks.build_gan(
-        FLAGS.model, FLAGS.nz, FLAGS.ngf, FLAGS.ndf, x_train.shape[1:], domain.num_classes,
-        FLAGS.init, FLAGS.condition_discriminator, FLAGS.seed,
-    )
-    model.compile(
-        d_optimizer=keras.optimizers.Adam(FLAGS.lr_d, beta_1=FLAGS.beta1),
-        g_optimizer=keras.optimizers.Adam(FLAGS.lr_g, beta_1=FLAGS.beta1),
-        generator_loss=FLAGS.generator_loss,
-        label_smoothing=FLAGS.label_smoothing,
-    )
+    with strategy.scope():
+        model = gan_networks.build_gan(
+            FLAGS.model, FLAGS.nz, FLAGS.ngf, FLAGS.ndf, x_train.shape[1:], domain.num_classes,
+            FLAGS.init, FLAGS.condition_discriminator, FLAGS.seed,
+        )
+        model.compile(
+            d_optimizer=keras.optimizers.Adam(FLAGS.lr_d, beta_1=FLAGS.beta1),
+            g_optimizer=keras.optimizers.Adam(FLAGS.lr_g, beta_1=FLAGS.beta1),
+            generator_loss=FLAGS.generator_loss,
+            label_smoothing=FLAGS.label_smoothing,
+        )
+        distribute.synchronize_batch_norm(model, strategy)
     conditional = FLAGS.model != "dcgan"
     num_classes = domain.num_classes if conditional else None
     if conditional:
@@ -139,7 +142,7 @@ def main(argv):
     path = export.export_signatures(
         f"{FLAGS.model}_generator",
         {"generate": model.generate_signature(), "serving_default": model.generate_signature()},
-        [model.generator], FLAGS.export_root, FLAGS.export_dir,
+        [model.generator], *common.export_location(),
     )
     metrics = {
         **scores,

@@ -17,7 +17,7 @@ from absl import flags, logging
 from sklearn.metrics import pairwise_distances_argmin
 
 from apps import common
-from kerasda import export, runner
+from kerasda import distribute, export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import plots
@@ -110,6 +110,7 @@ def noise_variations_figure(model, source, indices, noise):
 
 def main(argv):
     del argv
+    strategy = common.configure_devices()  # --precision, --distribution
     run = runner.Run(common.run_config_from_flags("pixelda"))
     common.write_flags(run)
     source, target = common.load_source_and_target()
@@ -119,8 +120,10 @@ def main(argv):
         num_classes=source.num_classes,
         **{name: FLAGS[name].value for name in HPARAM_HELP},
     )
-    model = pixelda.PixelDA(hparams, seed=FLAGS.seed)
-    model.compile()
+    with strategy.scope():
+        model = pixelda.PixelDA(hparams, seed=FLAGS.seed)
+        model.compile()
+        distribute.synchronize_batch_norm(model, strategy)
     for network in (model.generator, model.discriminator, model.task_classifier):
         logging.info("%s: %d parameters", network.name, network.count_params())
     dataset = pipeline.adaptation_dataset(
@@ -184,13 +187,14 @@ def main(argv):
     result = run.train(model, dataset, callbacks=evaluations + figures, examples_per_step=FLAGS.batch_size)
 
     classifier_dir = generator_dir = None
-    if FLAGS.export_dir:  # one explicit folder holds both SavedModels
-        classifier_dir = f"{FLAGS.export_dir}/task_classifier"
-        generator_dir = f"{FLAGS.export_dir}/generator"
+    export_root, export_dir = common.export_location()
+    if export_dir:  # one explicit folder holds both SavedModels
+        classifier_dir = f"{export_dir}/task_classifier"
+        generator_dir = f"{export_dir}/generator"
     classifier_path = export.export_classifier(
-        model.task_classifier, "pixelda_task_classifier", source.image_shape, FLAGS.export_root, classifier_dir
+        model.task_classifier, "pixelda_task_classifier", source.image_shape, export_root, classifier_dir
     )
-    generator_path = pixelda.export_generator(model, "pixelda_generator", FLAGS.export_root, generator_dir)
+    generator_path = pixelda.export_generator(model, "pixelda_generator", export_root, generator_dir)
     results = {}
     for evaluation in evaluations:
         results.update(evaluation.results)

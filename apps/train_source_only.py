@@ -23,19 +23,21 @@ flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant"], "Learning-rat
 
 def main(argv):
     del argv
+    strategy = common.configure_devices()  # --precision, --distribution
     run = runner.Run(common.run_config_from_flags("source_only"))
     common.write_flags(run)
     source, target = common.load_source_and_target()
 
-    classifier = build_digits_classifier(source.image_shape, source.num_classes)
     learning_rate = FLAGS.learning_rate
     if FLAGS.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, FLAGS.max_steps)
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    with strategy.scope():
+        classifier = build_digits_classifier(source.image_shape, source.num_classes)
+        classifier.compile(  # Keras wraps the optimizer for loss scaling under mixed_float16
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
     dataset = pipeline.labeled_dataset(
         source.x_train, source.y_train, FLAGS.batch_size, seed=run.data_seed,
         augment=common.augmentation_from_flags(),
@@ -56,7 +58,7 @@ def main(argv):
     run.train(classifier, dataset, callbacks=[evaluation, curves], examples_per_step=FLAGS.batch_size)
 
     path = export.export_classifier(
-        classifier, "source_only_classifier", source.image_shape, FLAGS.export_root, FLAGS.export_dir
+        classifier, "source_only_classifier", source.image_shape, *common.export_location()
     )
     metrics = run.write_metrics({**evaluation.results, "export_path": str(path)})
     common.summarise(run, metrics, ["source_test_accuracy", "target_test_accuracy"])

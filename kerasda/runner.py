@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kerasda import distribute
 from kerasda.callbacks import hparams as hparams_logging
 from kerasda.errors import UserError
 
@@ -176,6 +177,10 @@ class Run:
     def __init__(self, config):
         self.config = config
         self.output_dir = pathlib.Path(config.output_dir or default_output_dir(config.app_name))
+        # In a multi-worker cluster only the chief writes here; the other workers resume
+        # from its checkpoints and write to a temporary folder (kerasda.distribute).
+        self.restore_checkpoint_dir = self.output_dir / "checkpoints"
+        self.output_dir = pathlib.Path(distribute.worker_dir(self.output_dir))
         self.figures_dir = self.output_dir / "figures"
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.tensorboard_dir = self.output_dir / "tensorboard"
@@ -196,7 +201,7 @@ class Run:
 
     # -- resumption -----------------------------------------------------------------
     def _latest_checkpoint_step(self):
-        latest = tf.train.latest_checkpoint(str(self.checkpoint_dir))
+        latest = tf.train.latest_checkpoint(str(self.restore_checkpoint_dir))
         if latest is None:
             return 0
         return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE"))
@@ -259,10 +264,12 @@ class Run:
     def _make_train_function(self, model):
         steps = self.config.steps_per_execution
 
+        strategy = getattr(model, "distribute_strategy", None)
+
         def multi_step(iterator):
-            logs = model.train_step(next(iterator))
+            logs = distribute.run_step(model, next(iterator), strategy)
             for _ in range(steps - 1):  # unrolled: a few steps per call amortise Python overhead
-                logs = model.train_step(next(iterator))
+                logs = distribute.run_step(model, next(iterator), strategy)
             return logs
 
         return tf.function(multi_step, jit_compile=self.config.jit_compile, reduce_retracing=True)
@@ -307,15 +314,17 @@ class Run:
         )
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(step_var))
+        latest = manager.latest_checkpoint or tf.train.latest_checkpoint(str(self.restore_checkpoint_dir))
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d.", latest, int(step_var))
         start_step = int(step_var)
         if start_step >= config.max_steps:
             logging.info("Already trained for %d >= max_steps steps.", start_step)
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
         train_function = self._make_train_function(model)
-        iterator = iter(dataset)
+        strategy = getattr(model, "distribute_strategy", None)  # tf.distribute (kerasda.distribute)
+        iterator = iter(distribute.distribute_dataset(dataset, strategy))
         elapsed_at_start = float(elapsed_var)
         deadline = None
         if config.max_seconds is not None:
@@ -356,7 +365,7 @@ class Run:
                     logs = train_function(iterator)
                 else:  # the last, partial execution
                     for _ in range(n):
-                        logs = model.train_step(next(iterator))
+                        logs = distribute.run_step(model, next(iterator), strategy)
                 step += n
                 self.step = step
                 if t_timed is None:  # exclude tracing/compilation from throughput

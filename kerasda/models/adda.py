@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kerasda import losses
+from kerasda import distribute, losses, precision
 from kerasda.models.classifiers import build_digits_label_predictor
 from kerasda.models.dann import build_feature_extractor
 
@@ -46,7 +46,7 @@ def build_discriminator(feature_dim, hidden_units=500, name="discriminator"):
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = layers.Dense(hidden_units, activation="relu", name="fc1")(inputs)
     x = layers.Dense(hidden_units, activation="relu", name="fc2")(x)
-    logits = layers.Dense(1, name="domain_logit")(x)
+    logits = layers.Dense(1, dtype="float32", name="domain_logit")(x)  # float32 under mixed precision
     return keras.Model(inputs, logits, name=name)
 
 
@@ -170,11 +170,11 @@ class ADDA(keras.Model):
         target encoder's is also Keras' `model.optimizer`, whose `iterations`
         count the steps.
         """
-        self.discriminator_optimizer = discriminator_optimizer or _adam(
-            name="discriminator_optimizer"
+        self.discriminator_optimizer = precision.loss_scaled(
+            discriminator_optimizer or _adam(name="discriminator_optimizer")
         )
-        self.target_encoder_optimizer = target_encoder_optimizer or _adam(
-            name="target_encoder_optimizer"
+        self.target_encoder_optimizer = precision.loss_scaled(
+            target_encoder_optimizer or _adam(name="target_encoder_optimizer")
         )
         super().compile(optimizer=self.target_encoder_optimizer, **kwargs)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -221,7 +221,9 @@ class ADDA(keras.Model):
             target_logits = self.discriminator(target_features, training=True)
             discriminator_loss = losses.discriminator_loss(source_logits, target_logits)
         variables = self.discriminator.trainable_variables
-        gradients = tape.gradient(discriminator_loss, variables)
+        gradients = distribute.replica_gradients(
+            tape, discriminator_loss, variables, self.discriminator_optimizer
+        )
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
 
         # 2. Target encoder step, labels inverted: target features should pass as source.
@@ -230,7 +232,9 @@ class ADDA(keras.Model):
             fooled_logits = self.discriminator(target_features, training=True)
             encoder_loss = losses.generator_loss_non_saturating(fooled_logits)
         variables = self.target_encoder.trainable_variables
-        gradients = tape.gradient(encoder_loss, variables)
+        gradients = distribute.replica_gradients(
+            tape, encoder_loss, variables, self.target_encoder_optimizer
+        )
         self.target_encoder_optimizer.apply_gradients(zip(gradients, variables))
 
         return self._update_trackers(

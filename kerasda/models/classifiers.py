@@ -37,7 +37,8 @@ def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same",
         else:
             x = layers.Conv2D(filters, 5, padding=padding, activation="relu", name=f"conv{index}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
-    features = layers.Flatten(name="flatten")(x)
+    # float32 features and logits under mixed precision: embeddings, heads and losses read them.
+    features = layers.Flatten(dtype="float32", name="flatten")(x)
     return keras.Model(inputs, features, name=name)
 
 
@@ -46,7 +47,7 @@ def build_digits_label_predictor(feature_dim, num_classes=10, name="label_predic
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = layers.Dense(100, activation="relu", name="fc1")(inputs)
     x = layers.Dense(100, activation="relu", name="fc2")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kerasda import losses
+from kerasda import distribute, losses, precision
 from kerasda.layers.gradient_reversal import (
     GradientReversal,
     find_gradient_reversal_layers,
@@ -52,7 +52,7 @@ def build_domain_classifier(feature_dim, hidden_units=100, use_gradient_reversal
     if use_gradient_reversal:
         x = GradientReversal(lambda_=0.0, name="gradient_reversal")(x)
     x = layers.Dense(hidden_units, activation="relu", name="fc1")(x)
-    logits = layers.Dense(1, name="domain_logit")(x)
+    logits = layers.Dense(1, dtype="float32", name="domain_logit")(x)  # float32 under mixed precision
     return keras.Model(inputs, logits, name=name)
 
 
@@ -149,7 +149,7 @@ class DANN(keras.Model):
     # -- training ---------------------------------------------------------------
 
     def compile(self, optimizer="sgd", **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=precision.loss_scaled(optimizer), **kwargs)
         # Built here so that a checkpoint restores the slot variables into it.
         self.optimizer.build(self.trainable_variables)
 
@@ -235,7 +235,7 @@ class DANN(keras.Model):
         with tf.GradientTape() as tape:
             out = self._forward(data, training=True)
         variables = self.trainable_variables
-        gradients = tape.gradient(out["loss"], variables)
+        gradients = distribute.replica_gradients(tape, out["loss"], variables, self.optimizer)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._update_trackers(out)
 

@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasda import losses
+from kerasda import distribute, losses, precision
 
 
 def _adam():
@@ -101,8 +101,8 @@ class DCGAN(keras.Model):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = d_optimizer or _adam()
-        self.g_optimizer = g_optimizer or _adam()
+        self.d_optimizer = precision.loss_scaled(d_optimizer or _adam())
+        self.g_optimizer = precision.loss_scaled(g_optimizer or _adam())
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.generator_loss_name = generator_loss
@@ -117,7 +117,7 @@ class DCGAN(keras.Model):
 
     def sample_noise(self, batch_size):
         """z ~ N(0, I) of shape [batch_size, latent_dim], from the model's seed."""
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        return distribute.normal((batch_size, self.latent_dim), self.seed_generator)
 
     def generate(self, noise, labels=None, training=False):
         """G(z): images in [-1, 1]. `labels` is ignored by unconditional models."""
@@ -210,7 +210,7 @@ class DCGAN(keras.Model):
 def _descend(tape, loss, network, optimizer):
     """One optimizer step on `network`'s trainable variables only."""
     variables = network.trainable_variables
-    gradients = tape.gradient(loss, variables)
+    gradients = distribute.replica_gradients(tape, loss, variables, optimizer)
     optimizer.apply_gradients(zip(gradients, variables))
 
 

@@ -147,7 +147,7 @@ def build_generator(
         kernel_initializer=_kernel_initializer(init),
         name=f"deconv{doublings + 1}",
     )(x)
-    images = layers.Activation("tanh", name="images")(x)
+    images = layers.Activation("tanh", dtype="float32", name="images")(x)  # float32 under mixed precision
     return keras.Model(inputs if len(inputs) > 1 else noise, images, name=name)
 
 
@@ -173,7 +173,7 @@ def _discriminator_trunk(x, ndf, doublings, init):
 
 
 def _real_fake_head(features, init):
-    return layers.Dense(1, kernel_initializer=_kernel_initializer(init), name="real_fake_logits")(
+    return layers.Dense(1, kernel_initializer=_kernel_initializer(init), dtype="float32", name="real_fake_logits")(
         features
     )
 
@@ -229,7 +229,7 @@ def build_auxiliary_classifier_discriminator(
     images = keras.Input(shape=image_shape, name="images")
     features = _discriminator_trunk(images, ndf, doublings, init)
     class_logits = layers.Dense(
-        num_classes, kernel_initializer=_kernel_initializer(init), name="class_logits"
+        num_classes, kernel_initializer=_kernel_initializer(init), dtype="float32", name="class_logits"
     )(features)
     return keras.Model(images, [_real_fake_head(features, init), class_logits], name=name)
 

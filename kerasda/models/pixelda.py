@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasda import export, losses
+from kerasda import distribute, export, losses, precision
 from kerasda.layers.residual import ResidualBlock
 from kerasda.models import classifiers
 
@@ -219,7 +219,8 @@ def build_generator(
             name=f"residual_block_{block + 1}",
         )(x)
     generated = layers.Conv2D(
-        output_channels, 1, activation="tanh", kernel_initializer=init, name="conv_out"
+        output_channels, 1, activation="tanh", kernel_initializer=init, dtype="float32",
+        name="conv_out",  # float32 images under mixed precision
     )(x)
     return keras.Model([images, noise], generated, name=name)
 
@@ -270,7 +271,7 @@ def build_discriminator(
         x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"bn{index}")(x)
         x = regularise(layers.LeakyReLU(0.2, name=f"lrelu{index}")(x), index)
     x = layers.Flatten(name="flatten")(x)
-    logits = layers.Dense(1, kernel_initializer=init, name="logit")(x)
+    logits = layers.Dense(1, kernel_initializer=init, dtype="float32", name="logit")(x)
     return keras.Model(images, logits, name=name)
 
 
@@ -440,8 +441,8 @@ class PixelDA(keras.Model):
         here so a checkpoint restores their slots. `g_optimizer` is also
         Keras' `model.optimizer`, whose `iterations` fit() reads as the step.
         """
-        self.d_optimizer = d_optimizer or make_optimizer(self.hparams, "d_optimizer")
-        self.g_optimizer = g_optimizer or make_optimizer(self.hparams, "g_optimizer")
+        self.d_optimizer = precision.loss_scaled(d_optimizer or make_optimizer(self.hparams, "d_optimizer"))
+        self.g_optimizer = precision.loss_scaled(g_optimizer or make_optimizer(self.hparams, "g_optimizer"))
         super().compile(optimizer=self.g_optimizer, **kwargs)
         self.d_optimizer.build(self.discriminator_step_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -462,11 +463,8 @@ class PixelDA(keras.Model):
     # ------------------------------------------------------------ public API
     def sample_noise(self, batch_size):
         """[batch_size, noise_dim] noise, uniform in [-1, 1], from the model's seed."""
-        return keras.random.uniform(
-            (batch_size, self.hparams.noise_dim),
-            minval=-1.0,
-            maxval=1.0,
-            seed=self.seed_generator,
+        return distribute.uniform(
+            (batch_size, self.hparams.noise_dim), -1.0, 1.0, self.seed_generator
         )
 
     def adapt(self, images, noise=None, training=False):
@@ -572,7 +570,7 @@ class PixelDA(keras.Model):
                 source_images, source_labels, target_images, generated_images, training=True
             )
         variables = self.discriminator_step_variables
-        gradients = tape.gradient(total, variables)
+        gradients = distribute.replica_gradients(tape, total, variables, self.d_optimizer)
         self.d_optimizer.apply_gradients(zip(gradients, variables))
         return values
 
@@ -597,7 +595,8 @@ class PixelDA(keras.Model):
                 source_images, source_labels, generated_images, training=True
             )
         variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_total, variables), variables))
+        gradients = distribute.replica_gradients(tape, g_total, variables, self.g_optimizer)
+        self.g_optimizer.apply_gradients(zip(gradients, variables))
         return self._update_trackers({**d_values, **g_values})
 
     def test_step(self, data):

@@ -1,0 +1,156 @@
+"""MirroredStrategy over 2 logical CPUs trains exactly like one device on the same global batch.
+
+Logical devices must be configured before TensorFlow initialises its devices,
+which the rest of the test session has long done; so one child process
+(this file run as a script) builds every method twice, takes one SGD step on
+one device and one on two replicas from the same weights and batch, and
+prints the losses and the implied gradients (weight change / learning rate).
+The tests compare them.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+LEARNING_RATE = 0.1
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- child process
+def _child():
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+
+    from kerasda import distribute
+    from kerasda.models import gan_networks
+    from kerasda.models.dann import build_digits_dann
+    from kerasda.models.dcgan import DCGAN
+    from kerasda.models.pixelda import PixelDA, PixelDAConfig
+
+    local = threading.local()  # per replica thread: the noise of this replica's batch
+
+    class NoiseFromBatchDCGAN(DCGAN):
+        """DCGAN whose z comes with the batch, so both runs draw the same z per example."""
+
+        def train_step(self, data):
+            images, local.noise = data
+            return super().train_step(images)
+
+        def sample_noise(self, batch_size):
+            return local.noise
+
+    class NoiseFromBatchPixelDA(PixelDA):
+        def train_step(self, data):
+            (source, labels), (target, local.noise) = data
+            return super().train_step(((source, labels), target))
+
+        def sample_noise(self, batch_size):
+            return local.noise
+
+    rng = np.random.default_rng(0)
+    batch = 8
+
+    def images(shape):
+        return rng.uniform(-1, 1, (batch, *shape)).astype("float32")
+
+    def build_dann():
+        model = build_digits_dann((28, 28, 3), padding="valid", total_steps=4, lambda_schedule="constant")
+        model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+        return model
+
+    def build_gan():
+        model = NoiseFromBatchDCGAN(
+            gan_networks.build_generator(latent_dim=4, ngf=4, image_shape=(8, 8, 1)),
+            gan_networks.build_discriminator(ndf=4, image_shape=(8, 8, 1)),
+        )
+        model.compile(keras.optimizers.SGD(LEARNING_RATE), keras.optimizers.SGD(LEARNING_RATE))
+        return model
+
+    def build_pixelda():
+        config = PixelDAConfig(
+            image_shape=(8, 8, 3), noise_dim=3, generator_filters=4, generator_blocks=1,
+            discriminator_filters=4, discriminator_dropout_rate=0.0, discriminator_noise_stddev=0.0,
+        )
+        model = NoiseFromBatchPixelDA(config)
+        model.compile(keras.optimizers.SGD(LEARNING_RATE), keras.optimizers.SGD(LEARNING_RATE))
+        return model
+
+    cases = {
+        "dann": (build_dann, ((images((28, 28, 3)), rng.integers(0, 10, batch)), images((28, 28, 3)))),
+        "dcgan": (build_gan, (images((8, 8, 1)), rng.normal(size=(batch, 4)).astype("float32"))),
+        "pixelda": (
+            build_pixelda,
+            ((images((8, 8, 3)), rng.integers(0, 10, batch)),
+             (images((8, 8, 3)), rng.uniform(-1, 1, (batch, 3)).astype("float32"))),
+        ),
+    }
+    mirrored = distribute.build_strategy("mirrored", ["/cpu:0", "/cpu:1"])
+    results = {}
+    for name, (build, data) in cases.items():
+        keras.utils.set_random_seed(1)
+        single = build()
+        with mirrored.scope():
+            replicated = build()
+        synchronized = distribute.synchronize_batch_norm(replicated, mirrored)
+        replicated.set_weights(single.get_weights())
+        before = [w.copy() for w in single.get_weights()]
+        dataset = tf.data.Dataset.from_tensors(data)
+        one = tf.function(lambda b: distribute.run_step(single, b, None))(next(iter(dataset)))
+        two_iter = iter(distribute.distribute_dataset(dataset, mirrored))
+        two = tf.function(lambda it: distribute.run_step(replicated, next(it), mirrored))(two_iter)
+        run = {}
+        for label, model, logs in (("one", single, one), ("two", replicated, two)):
+            gradients = [
+                ((b - a) / LEARNING_RATE).ravel().tolist()
+                for b, a in zip(before, model.get_weights())
+            ]
+            run[label] = {"logs": {k: float(v) for k, v in logs.items()}, "gradients": gradients}
+        run["synchronized_batch_norms"] = synchronized
+        results[name] = run
+    print("RESULTS " + json.dumps(results))
+
+
+# ------------------------------------------------------------------------------------- tests
+@pytest.fixture(scope="module")
+def results():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    completed = subprocess.run(
+        [sys.executable, __file__], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert completed.returncode == 0 and lines, completed.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULTS "):])
+
+
+@pytest.mark.parametrize("method", ["dann", "dcgan", "pixelda"])
+def test_two_replicas_give_one_devices_losses_and_gradients(results, method):
+    run = results[method]
+    assert run["one"]["logs"].keys() == run["two"]["logs"].keys()
+    for key, value in run["one"]["logs"].items():
+        assert run["two"]["logs"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    changed = 0
+    for one, two in zip(run["one"]["gradients"], run["two"]["gradients"]):
+        one, two = np.asarray(one), np.asarray(two)
+        np.testing.assert_allclose(two, one, rtol=2e-3, atol=2e-4 * max(1.0, np.abs(one).max()))
+        changed += np.abs(one).max() > 0
+    assert changed >= 4  # the step moved real weights: the comparison is not of zeros
+
+
+def test_batch_norm_layers_are_synchronized_across_replicas(results):
+    assert results["dcgan"]["synchronized_batch_norms"] > 0
+    assert results["pixelda"]["synchronized_batch_norms"] > 0
+    assert results["dann"]["synchronized_batch_norms"] == 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    _child()
