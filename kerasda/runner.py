@@ -333,10 +333,8 @@ class Run:
         nonfinite_weight = _nonfinite_variable_finder(model.weights)
         saved_step = start_step
 
-        def diverged(step, what):
-            error = TrainingDiverged(step, what, saved_step, self.output_dir)
-            logging.error("%s", error)
-            return error
+        def diverged(step, what):  # the app prints it (one line), so it is not logged here too
+            return TrainingDiverged(step, what, saved_step, self.output_dir)
 
         def save(step):
             """Checkpoint `step`, unless a weight went non-finite (then stop)."""
