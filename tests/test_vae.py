@@ -175,3 +175,39 @@ def test_checkpoint_restores_weights_optimizer_slots_and_noise_state(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # Same sampling-noise state, so a resumed run draws the same noise as an uninterrupted one.
     np.testing.assert_array_equal(model.sample_prior(2).numpy(), restored.sample_prior(2).numpy())
+
+
+def test_free_bits_and_kl_warmup_change_only_the_training_objective():
+    model = vae_lib.build_vae(latent_dim=4, seed=0, free_bits=0.5, kl_warmup_steps=10)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    _pin_posterior(model, np.zeros(4), np.zeros(4))  # q(z|x) = N(0, I): KL exactly 0
+    x = tf.constant(_images(2))
+    # Warm-up: weight 0 at step 0, beta / 2 at step 5, beta from step 10 on.
+    assert float(model.kl_weight()) == 0.0
+    model.optimizer.iterations.assign(5)
+    assert float(model.kl_weight()) == pytest.approx(0.5)
+    model.optimizer.iterations.assign(20)
+    assert float(model.kl_weight()) == pytest.approx(1.0)
+    train = model.compute_losses(x, training=True)
+    evaluation = model.compute_losses(x, training=False)
+    assert float(train["kl_loss"]) == pytest.approx(0.0, abs=1e-6)
+    # Free bits: 4 dims x 0.5 nats counted, though the true KL is 0.
+    np.testing.assert_allclose(
+        float(train["total_loss"]) - float(train["reconstruction_loss"]), 2.0, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(evaluation["total_loss"]), float(evaluation["reconstruction_loss"]), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="free_bits"):
+        vae_lib.build_vae(free_bits=-1.0)
+
+
+def test_per_image_scores_are_deterministic_and_sum_to_the_elbo():
+    model = vae_lib.build_vae(latent_dim=3, seed=0)
+    _pin_posterior(model, [1.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    x = tf.constant(_images(3))
+    first, second = model.per_image_scores(x), model.per_image_scores(x)
+    assert first["kl"].shape == (3,)
+    np.testing.assert_allclose(first["kl"].numpy(), 0.5, rtol=1e-5)  # 0.5 * mean^2
+    np.testing.assert_allclose(first["elbo"].numpy(), (first["reconstruction"] + first["kl"]).numpy())
+    np.testing.assert_allclose(first["elbo"].numpy(), second["elbo"].numpy())

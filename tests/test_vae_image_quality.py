@@ -109,3 +109,62 @@ def test_loss_curves_figure_has_train_and_heldout_series():
     figure = iq.vae_loss_curves_figure(history)
     labels = [line.get_label() for axis in figure.axes for line in axis.lines]
     assert {"total_loss", "heldout/total_loss", "kl_loss", "heldout/kl_loss"} <= set(labels)
+
+
+def test_fitted_threshold_makes_accuracy_agree_with_auc_on_shifted_logits():
+    # An under-trained classifier: it ranks every pair right (AUC 1) but all its
+    # logits are negative, so a fixed threshold of 0 calls everything "reconstructed".
+    train_logits, train_labels = np.array([-5.0, -4.5, -4.0, -2.0, -1.5, -1.0]), np.array([0, 0, 0, 1, 1, 1])
+    threshold = iq.fit_threshold(train_logits, train_labels)
+    assert threshold == pytest.approx(-3.0)
+    test_logits, test_labels = np.array([-4.8, -3.9, -1.8, -1.2]), np.array([0, 0, 1, 1])
+    assert np.mean((test_logits > 0) == test_labels) == 0.5  # the old, inconsistent report
+    assert np.mean((test_logits > threshold) == test_labels) == 1.0
+    # No separation at all: the threshold nearest 0 among the equally good ones.
+    assert iq.fit_threshold([1.0, 1.0], [0, 1]) in (0.0, 2.0)
+
+
+def test_real_vs_reconstructed_reports_its_threshold_and_consistent_metrics():
+    real = _textures(40, seed=2, size=32)
+    blurred = np.broadcast_to(real.mean(axis=(1, 2), keepdims=True), real.shape).copy()
+    result = iq.real_vs_reconstructed(real, blurred, epochs=3, seed=0)
+    assert "threshold" in result
+    # Accuracy at the fitted threshold can never fall below what the AUC allows for a perfect ranking.
+    if result["auc"] == 1.0:
+        assert result["accuracy"] >= 0.9
+
+
+def test_reconstruction_diversity_is_zero_for_a_collapsed_model_and_one_for_a_perfect_one():
+    x = _textures(6, seed=5, size=16)
+    collapsed = np.broadcast_to(x.mean(axis=0, keepdims=True), x.shape)
+    assert iq.reconstruction_diversity(x, collapsed) == pytest.approx(0.0, abs=1e-6)
+    assert iq.reconstruction_diversity(x, x) == pytest.approx(1.0)
+    assert 0.4 < iq.reconstruction_diversity(x, 0.5 * x + 0.25) < 0.6
+
+
+def test_anomaly_score_is_chosen_on_validation_and_reported_on_test():
+    normal = {"mse": np.array([0.1, 0.2, 0.3]), "kl": np.array([5.0, 6.0, 7.0])}
+    anomaly = {"mse": np.array([0.15, 0.25, 0.35]), "kl": np.array([8.0, 9.0, 10.0])}
+    chosen, aucs = iq.select_anomaly_score(normal, anomaly)
+    assert chosen == "kl" and aucs["kl"] == 1.0 and aucs["mse"] == pytest.approx(6 / 9)
+    scores = iq.anomaly_scores(_textures(2, size=16), _textures(2, seed=1, size=16), {"kl": [1.0, 2.0]})
+    assert set(scores) == {"mse", "ssim", "kl"} and (scores["ssim"] > 0.5).all()
+
+
+def test_evaluate_vae_with_model_and_validation_reports_every_score():
+    model = vae_lib.build_vae((16, 16, 3), latent_dim=2, seed=0)
+    rng = np.random.default_rng(0)
+    normal, anomaly = (rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (6, 5))
+    metrics, extras = iq.evaluate_vae(
+        model.reconstruct, normal, anomaly, num_quality_images=4, classifier_epochs=0, model=model,
+        x_normal_validation=normal[:3], x_anomaly_validation=anomaly[:3],
+    )
+    for score in iq.ANOMALY_SCORES:
+        assert 0.0 <= metrics[f"anomaly_test_auc_{score}"] <= 1.0
+        assert 0.0 <= metrics[f"anomaly_validation_auc_{score}"] <= 1.0
+    chosen = metrics["anomaly_score"]
+    assert metrics[f"anomaly_validation_auc_{chosen}"] == max(
+        metrics[f"anomaly_validation_auc_{s}"] for s in iq.ANOMALY_SCORES
+    )
+    assert metrics["anomaly_roc_auc"] == metrics[f"anomaly_test_auc_{chosen}"] and extras["score"] == chosen
+    assert 0.0 <= metrics["normal_reconstruction_diversity"]

@@ -5,10 +5,13 @@
   Gaussian 11x11 window, sigma 1.5, population covariance, averaged over RGB.
 - Anomaly detection: a VAE trained on normal images reconstructs anomalies
   worse, so the per-image reconstruction error is an anomaly score; its ROC AUC
-  over held-out normal vs anomalous images measures how well that works.
+  over held-out normal vs anomalous images measures how well that works. Four
+  scores are compared (pixel MSE, 1 - SSIM, the negative ELBO and the KL term);
+  the one with the best AUC on a validation split is reported on the test split.
 - The real-vs-reconstructed experiment: a small CNN learns to tell real images
   from their reconstructions; accuracy near 0.5 on a held-out split means the
-  reconstructions are hard to tell apart from real images.
+  reconstructions are hard to tell apart from real images. Its decision
+  threshold is fitted on its training pairs, so accuracy and AUC agree.
 """
 
 import keras
@@ -109,6 +112,65 @@ def reconstruction_errors(images, reconstructions):
     return np.mean(np.square(images - reconstructions), axis=(1, 2, 3))
 
 
+def reconstruction_diversity(images, reconstructions):
+    """How much reconstructions differ between images, relative to the images themselves.
+
+    The per-pixel standard deviation across images, averaged over pixels, of
+    the reconstructions divided by that of the images. A posterior-collapsed
+    VAE decodes every image to the same mean image: diversity ~0. A perfect
+    autoencoder gives 1; a blurry one that still uses its latent, in between.
+    """
+    images, reconstructions = _check_pairs(images, reconstructions)
+    spread = np.mean(np.std(images, axis=0))
+    return float(np.mean(np.std(reconstructions, axis=0)) / max(spread, 1e-12))
+
+
+ANOMALY_SCORES = ("mse", "ssim", "elbo", "kl")  # "elbo" and "kl" need the model
+
+
+def anomaly_scores(images, reconstructions, model_scores=None):
+    """Per-image anomaly scores, higher = more anomalous: {name: [N]}.
+
+    `mse` (pixel mean squared error), `ssim` (1 - SSIM, structure rather than
+    brightness), plus whatever `model_scores` holds (e.g. `VAE.per_image_scores`'
+    `elbo` and `kl`, batched by `model_anomaly_scores`).
+    """
+    scores = {
+        "mse": reconstruction_errors(images, reconstructions),
+        "ssim": 1.0 - ssim_per_image(images, reconstructions),
+    }
+    for name, values in (model_scores or {}).items():
+        scores[name] = np.asarray(values, np.float64)
+    return scores
+
+
+def model_anomaly_scores(vae, x, batch_size=128):
+    """`vae.per_image_scores` over uint8 / [0, 1] images, batched: {"elbo", "kl"} -> [N]."""
+    x = np.asarray(x)
+    score = tf.function(
+        vae.per_image_scores, input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)]
+    )
+    parts = {"elbo": [], "kl": []}
+    for start in range(0, len(x), batch_size):
+        values = score(tf.constant(_as_unit_float(x[start : start + batch_size])))
+        for name in parts:
+            parts[name].append(values[name].numpy())
+    return {name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()}
+
+
+def select_anomaly_score(normal_scores, anomaly_scores_):
+    """The score with the highest ROC AUC on a validation split -> (name, {name: auc}).
+
+    Ties go to the first name in `normal_scores`' order, so the choice is
+    deterministic; the test split is never looked at.
+    """
+    aucs = {
+        name: anomaly_roc(normal_scores[name], anomaly_scores_[name])["roc_auc"]
+        for name in normal_scores
+    }
+    return max(aucs, key=lambda name: aucs[name]), aucs
+
+
 def anomaly_roc(normal_scores, anomaly_scores):
     """ROC of scores where higher means more anomalous (anomaly is the positive class).
 
@@ -178,6 +240,21 @@ def build_real_vs_reconstructed_classifier(
     return keras.Model(inputs, logits, name=name)
 
 
+def fit_threshold(scores, labels):
+    """The threshold t maximising the accuracy of `scores > t` on (scores, labels in {0, 1}).
+
+    Midway between neighbouring distinct scores, so a score exactly on the
+    training boundary is not decided by rounding; ties in accuracy go to the
+    threshold nearest 0 (the logit's natural boundary).
+    """
+    scores, labels = np.ravel(scores).astype(np.float64), np.ravel(labels) > 0.5
+    values = np.unique(scores)
+    candidates = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
+    accuracy = np.array([np.mean((scores > t) == labels) for t in candidates])
+    best = np.flatnonzero(accuracy == accuracy.max())
+    return float(candidates[best[np.argmin(np.abs(candidates[best]))]])
+
+
 def real_vs_reconstructed(
     real, reconstructed, test_fraction=0.3, epochs=10, batch_size=32, learning_rate=1e-3, seed=0
 ):
@@ -186,8 +263,14 @@ def real_vs_reconstructed(
     The split is by *pair*: an image and its own reconstruction always land on
     the same side, so the classifier cannot succeed by remembering an image.
 
+    Accuracy uses a decision threshold fitted on the training pairs (the logit
+    that best separates them), not a fixed logit of 0: an under-trained CNN
+    can rank every test pair right (AUC 1) while all its logits sit on one
+    side of 0 (accuracy 0.5 at threshold 0).
+
     Returns:
-        {"accuracy", "auc", "num_train", "num_test", "epochs"} on the held-out split.
+        {"accuracy", "auc", "threshold", "num_train", "num_test", "epochs"} on
+        the held-out split.
     """
     real, reconstructed = _check_pairs(real, reconstructed)
     num_pairs = len(real)
@@ -217,10 +300,13 @@ def real_vs_reconstructed(
         .batch(batch_size)
     )
     classifier.fit(train, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
+    train_logits = classifier.predict(x_train, batch_size=256, verbose=0)[:, 0]
     logits = classifier.predict(x_test, batch_size=256, verbose=0)[:, 0]
+    threshold = fit_threshold(train_logits, y_train)
     return {
-        "accuracy": float(np.mean((logits > 0) == (y_test > 0.5))),
+        "accuracy": float(np.mean((logits > threshold) == (y_test > 0.5))),
         "auc": float(sk_metrics.roc_auc_score(y_test, logits)),
+        "threshold": threshold,
         "num_train": int(len(y_train)),
         "num_test": int(len(y_test)),
         "epochs": int(epochs),
@@ -246,23 +332,35 @@ def evaluate_vae(
     classifier_epochs=10,
     seed=0,
     batch_size=128,
+    model=None,
+    x_normal_validation=None,
+    x_anomaly_validation=None,
 ):
     """The VAE app's metrics on held-out images.
 
     - `normal_*` / `anomaly_*`: PSNR and SSIM on `num_quality_images` random
       held-out normal / anomalous images;
-    - `anomaly_roc_auc`: reconstruction MSE as anomaly score, over *all* held-out
-      normal and anomalous images;
+    - `normal_reconstruction_diversity` / `anomaly_...`: see `reconstruction_diversity`;
+    - `anomaly_test_auc_<score>` for every score of `anomaly_scores` (with
+      `model`: also `elbo` and `kl`), over *all* held-out normal and anomalous
+      images. Given validation images, `anomaly_validation_auc_<score>` too,
+      `anomaly_score` is the score with the best validation AUC and
+      `anomaly_roc_auc` its test AUC; without them, the score is `mse`;
     - `real_vs_reconstructed_*`: the small-CNN experiment on all held-out anomalous
       images and their reconstructions.
 
     Returns:
-        (metrics dict, {"roc": anomaly_roc(...)}) — the second for figures.
+        (metrics dict, {"roc": anomaly_roc(...) of the chosen score, "scores": ...}).
     """
-    normal = _as_unit_float(x_normal_heldout)
-    anomaly = _as_unit_float(x_anomaly_heldout)
-    normal_reconstructions = reconstruct_images(reconstruct_fn, normal, batch_size)
-    anomaly_reconstructions = reconstruct_images(reconstruct_fn, anomaly, batch_size)
+
+    def scores_of(x):
+        x = _as_unit_float(x)
+        reconstructions = reconstruct_images(reconstruct_fn, x, batch_size)
+        extra = model_anomaly_scores(model, x, batch_size) if model is not None else None
+        return x, reconstructions, anomaly_scores(x, reconstructions, extra)
+
+    normal, normal_reconstructions, normal_scores = scores_of(x_normal_heldout)
+    anomaly, anomaly_reconstructions, anomaly_scores_ = scores_of(x_anomaly_heldout)
 
     results = {}
     for kind, (x, r) in {
@@ -272,11 +370,25 @@ def evaluate_vae(
         indices = random_subset(np.arange(len(x)), num_quality_images, seed)
         quality = image_quality(x[indices], r[indices])
         results.update({f"{kind}_{key}": value for key, value in quality.items()})
+        results[f"{kind}_reconstruction_diversity"] = reconstruction_diversity(x, r)
 
-    roc = anomaly_roc(
-        reconstruction_errors(normal, normal_reconstructions),
-        reconstruction_errors(anomaly, anomaly_reconstructions),
+    test_rocs = {name: anomaly_roc(normal_scores[name], anomaly_scores_[name]) for name in normal_scores}
+    results.update({f"anomaly_test_auc_{name}": roc["roc_auc"] for name, roc in test_rocs.items()})
+    chosen = "mse"
+    have_validation = (
+        x_normal_validation is not None
+        and x_anomaly_validation is not None
+        and len(x_normal_validation)
+        and len(x_anomaly_validation)
     )
+    if have_validation:
+        chosen, validation_aucs = select_anomaly_score(
+            scores_of(x_normal_validation)[2], scores_of(x_anomaly_validation)[2]
+        )
+        results.update({f"anomaly_validation_auc_{n}": auc for n, auc in validation_aucs.items()})
+        results["anomaly_roc_num_validation"] = int(len(x_normal_validation) + len(x_anomaly_validation))
+    roc = test_rocs[chosen]
+    results["anomaly_score"] = chosen
     results["anomaly_roc_auc"] = roc["roc_auc"]
     results["anomaly_roc_num_normal"] = roc["num_normal"]
     results["anomaly_roc_num_anomaly"] = roc["num_anomaly"]
@@ -286,7 +398,7 @@ def evaluate_vae(
             anomaly, anomaly_reconstructions, epochs=classifier_epochs, seed=seed
         )
         results.update({f"real_vs_reconstructed_{k}": v for k, v in experiment.items()})
-    return results, {"roc": roc}
+    return results, {"roc": roc, "score": chosen}
 
 
 def vae_losses(vae, x, batch_size=128):

@@ -11,6 +11,13 @@ maximises the ELBO (Kingma & Welling, 2014):
 
 with the reconstruction term summed over each image's pixels (binary
 cross-entropy or squared error) and both terms averaged over the batch.
+
+Two standard guards against posterior collapse (the decoder ignoring z and
+every image getting the same blurry mean) are optional: a linear KL warm-up
+(beta ramps from 0 over `kl_warmup_steps`; Bowman et al., 2016) and free bits
+(each latent dimension's batch-mean KL counts as at least `free_bits` nats;
+Kingma et al., 2016). Both change only the training objective; the reported
+`kl_loss` is always the true KL.
 """
 
 import keras
@@ -120,6 +127,10 @@ class VAE(keras.Model):
         reconstruction_loss: "bce" (pixels as Bernoulli probabilities) or
             "mse" (squared error); either is summed over each image.
         seed: seed of the reparameterisation noise and of `sample_prior`.
+        kl_warmup_steps: KL weight grows linearly from 0 to `beta` over this
+            many optimizer steps (0: `beta` from the start).
+        free_bits: nats per latent dimension below which the KL of that
+            dimension (batch mean) is not penalised (0: plain ELBO).
 
     Example:
         >>> vae = VAE(build_encoder(), build_decoder(), seed=0)
@@ -129,10 +140,26 @@ class VAE(keras.Model):
         TensorShape([5, 96, 96, 3])
     """
 
-    def __init__(self, encoder, decoder, beta=1.0, reconstruction_loss="bce", seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        beta=1.0,
+        reconstruction_loss="bce",
+        seed=None,
+        kl_warmup_steps=0,
+        free_bits=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}.")
+        if kl_warmup_steps < 0 or free_bits < 0:
+            raise ValueError(
+                f"kl_warmup_steps and free_bits must be >= 0, got {kl_warmup_steps}, {free_bits}."
+            )
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.free_bits = float(free_bits)
         if reconstruction_loss not in losses.RECONSTRUCTION_LOSSES:
             raise ValueError(
                 f"reconstruction_loss must be one of {sorted(losses.RECONSTRUCTION_LOSSES)}, "
@@ -201,19 +228,49 @@ class VAE(keras.Model):
 
     # -- Training. --
 
+    def kl_weight(self):
+        """beta, ramped linearly from 0 over the first `kl_warmup_steps` optimizer steps."""
+        if not self.kl_warmup_steps or getattr(self, "optimizer", None) is None:
+            return tf.constant(self.beta)
+        progress = tf.cast(self.optimizer.iterations, tf.float32) / float(self.kl_warmup_steps)
+        return self.beta * tf.minimum(progress, 1.0)
+
     def compute_losses(self, images, training=False):
-        """The negative ELBO and its two terms, each averaged over the batch."""
+        """The negative ELBO and its two terms, each averaged over the batch.
+
+        With `training=True`, `total_loss` is the training objective (KL
+        warm-up and free bits applied); otherwise it is the plain negative ELBO.
+        """
         mean, log_variance = self.encoder(images, training=training)
         latent = self.sampling([mean, log_variance])
         reconstructions = self.decoder(latent, training=training)
         reconstruction_loss = tf.reduce_mean(self.reconstruction_loss_fn(images, reconstructions))
-        kl_loss = tf.reduce_mean(losses.gaussian_kl_divergence(mean, log_variance))
-        total_loss = reconstruction_loss + self.beta * kl_loss
+        kl_per_dim = tf.reduce_mean(
+            -0.5 * (1.0 + log_variance - tf.square(mean) - tf.exp(log_variance)), axis=0
+        )
+        kl_loss = tf.reduce_sum(kl_per_dim)
+        if training:
+            kl_term = tf.reduce_sum(tf.maximum(kl_per_dim, self.free_bits)) if self.free_bits else kl_loss
+            total_loss = reconstruction_loss + self.kl_weight() * kl_term
+        else:
+            total_loss = reconstruction_loss + self.beta * kl_loss
         return {
             "total_loss": total_loss,
             "reconstruction_loss": reconstruction_loss,
             "kl_loss": kl_loss,
         }
+
+    def per_image_scores(self, images):
+        """Deterministic per-image terms for anomaly scoring, each [B].
+
+        `reconstruction`: the reconstruction loss of the posterior mean's
+        decoding; `kl`: KL(q(z|x) || N(0, I)); `elbo`: their sum (beta 1), the
+        negative ELBO evaluated at the posterior mean.
+        """
+        mean, log_variance = self.encode(images)
+        reconstruction = self.reconstruction_loss_fn(images, self.decode(mean))
+        kl = losses.gaussian_kl_divergence(mean, log_variance)
+        return {"reconstruction": reconstruction, "kl": kl, "elbo": reconstruction + kl}
 
     def _images(self, data):
         # Accept (images,), (images, labels) or bare images, as fit passes them.
@@ -277,6 +334,8 @@ def build_vae(
     beta=1.0,
     reconstruction_loss="bce",
     seed=None,
+    kl_warmup_steps=0,
+    free_bits=0.0,
 ):
     """The EndoVAE model (uncompiled) for `image_shape` images and a `latent_dim` latent."""
     return VAE(
@@ -285,5 +344,7 @@ def build_vae(
         beta=beta,
         reconstruction_loss=reconstruction_loss,
         seed=seed,
+        kl_warmup_steps=kl_warmup_steps,
+        free_bits=free_bits,
         name="endovae",
     )
