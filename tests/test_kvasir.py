@@ -164,3 +164,79 @@ def test_bsds500_standin_has_real_normal_crops_and_blob_anomalies(tmp_path):
 def test_unknown_dataset_spec_is_rejected():
     with pytest.raises(ValueError, match="'mnist'"):
         kvasir.load_vae_dataset("mnist")
+
+
+def test_listed_classes_that_are_missing_give_one_warning_naming_them(tmp_path, caplog):
+    # The offline HyperKvasir copy: the config lists three normal classes, one exists.
+    root = _write_class_folders(tmp_path / "kvasir", {"normal-cecum": 5, "polyps": 5})
+    with caplog.at_level(logging.WARNING):
+        data = _load(root, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if "not found" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "normal-z-line, normal-pylorus" in warnings[0] and "normal-cecum, polyps" in warnings[0]
+    assert data.normal_classes == ("normal-cecum",) and data.anomaly_classes == ("polyps",)
+    assert data.missing_classes == ("normal-z-line", "normal-pylorus")
+    assert data.summary()["missing_classes"] == ["normal-z-line", "normal-pylorus"]
+    assert len(data.x_normal_train) + len(data.x_normal_heldout) == 5
+
+
+def test_no_class_of_a_kind_left_is_one_error_naming_every_folder(tmp_path):
+    root = _write_class_folders(tmp_path / "kvasir", {"normal-cecum": 3, "normal-pylorus": 3})
+    with pytest.raises(MissingDataError) as error:
+        _load(root, tmp_path)
+    message = str(error.value)
+    assert "missing: normal-z-line, polyps" in message
+    assert "one normal and one anomaly class" in message
+
+
+def test_app_with_missing_classes_prints_one_message_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    _write_class_folders(tmp_path / "kvasir", {"normal-cecum": 3})  # no polyps: nothing to detect
+    completed = subprocess.run(
+        [sys.executable, "-m", "apps.train_vae", "--flagfile=apps/configs/endovae_kvasir.cfg",
+         f"--data_dir={tmp_path}", f"--cache_dir={tmp_path / 'cache'}", f"--output_dir={tmp_path / 'run'}"],
+        capture_output=True, text=True,
+    )
+    assert completed.returncode != 0
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Kvasir not found" in errors[0]
+    assert "missing: normal-z-line, normal-pylorus, polyps" in errors[0]
+
+
+def test_scope_guide_box_is_identical_across_images_and_the_rest_untouched():
+    x = np.random.default_rng(0).integers(0, 256, (4, 96, 80, 3), dtype=np.uint8)
+    masked = kvasir.neutralise_scope_guide(x, box=(0.65, 0.36))
+    rows, cols = slice(62, 96), slice(0, 29)  # floor(0.65 * 96) = 62, ceil(0.36 * 80) = 29
+    assert (masked[:, rows, cols] == 0).all()
+    np.testing.assert_array_equal(masked[:, rows, cols], masked[:1, rows, cols].repeat(4, axis=0))
+    outside = np.ones((96, 80), bool)
+    outside[rows, cols] = False
+    np.testing.assert_array_equal(masked[:, outside], x[:, outside])
+    assert masked[:, 61, :29].any() and masked[:, 62:, 29].any()  # the box ends where it should
+    assert x[:, rows, cols].any()  # the input was not modified in place
+
+
+def test_loader_masks_every_split_only_when_asked(kvasir_root, tmp_path):
+    raw = _load(kvasir_root, tmp_path)
+    masked = _load(kvasir_root, tmp_path, mask_box=kvasir.SCOPE_GUIDE_BOX)
+    assert raw.x_normal_train[:, 80, 5].any() and raw.mask_box is None
+    for x in (masked.x_normal_train, masked.x_normal_heldout, masked.x_anomaly_train, masked.x_anomaly_heldout):
+        assert (x[:, 62:, :35] == 0).all() and x[:, :62].any()
+    assert masked.summary()["mask_box"] == list(kvasir.SCOPE_GUIDE_BOX)
+
+
+def test_validation_split_is_disjoint_and_leaves_the_held_out_split_unchanged(tmp_path):
+    root = _write_class_folders(tmp_path / "kvasir", {"normal-cecum": 20, "polyps": 20})
+    plain = _load(root, tmp_path, normal_classes=["normal-cecum"])
+    split = _load(root, tmp_path, normal_classes=["normal-cecum"], validation_fraction=0.25)
+    np.testing.assert_array_equal(plain.x_normal_heldout, split.x_normal_heldout)
+    np.testing.assert_array_equal(plain.x_anomaly_heldout, split.x_anomaly_heldout)
+    assert len(split.x_normal_validation) == 5 and len(split.x_anomaly_validation) == 5
+    assert len(split.x_normal_train) == 11 and len(plain.x_normal_validation) == 0
+    colours = lambda x: {tuple(img[0, 0]) for img in x}  # noqa: E731
+    assert not colours(split.x_normal_validation) & (colours(split.x_normal_train) | colours(split.x_normal_heldout))
+    with pytest.raises(ValueError, match="must be < 1"):
+        _load(root, tmp_path, validation_fraction=0.8)

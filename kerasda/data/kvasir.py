@@ -9,8 +9,19 @@ The loader reads `<data_dir>/kvasir/<class>/*` (or any root of class folders),
 converts every file to RGB and resizes it to 96x96 (bilinear), skipping files
 that cannot be decoded with one counted warning. Images are kept as uint8 and
 scaled to [0, 1] by the pipeline (`value_range=(0, 1)`). Each class is split
-deterministically into train / held-out; anomalous images enter training only
-with `train_on="all"`.
+deterministically into train / validation / held-out (test); anomalous images
+enter training only with `train_on="all"`.
+
+Listed classes whose folders are missing are dropped with one warning that
+names them, as long as one normal and one anomalous class remain (the offline
+HyperKvasir copy has only normal-cecum and polyps); otherwise loading fails
+with one MissingDataError naming every expected folder.
+
+The ScopeGuide confound: the source of the offline Kvasir images painted the
+ScopeGuide position box in the lower-left corner black in ~97% of cecum and
+~55% of polyp images, so a detector can score by finding a black corner.
+`neutralise_scope_guide` paints that box black in *every* image (on by default
+for Kvasir through `mask_box`), so the region carries no class information.
 
 Kvasir is not redistributable here, so `materialize_bsds500_standin` builds an
 honest stand-in from BSDS500 photos (see its docstring): real photographs as
@@ -39,15 +50,37 @@ STANDIN_NORMAL_CLASS = "bsds-normal"
 STANDIN_ANOMALY_CLASS = "bsds-blob"
 STANDIN_VERSION = 1  # bump when the stand-in's content changes
 LOADER_VERSION = 2  # bump when the cached arrays' layout changes
+# The ScopeGuide box as (top, right) fractions of the image: rows [top * H, H) and
+# columns [0, right * W). Measured on the offline Kvasir images resized to 192x192:
+# the painted box spans rows 0.68-1.0 and columns 0-0.34; the margin covers its soft edge.
+SCOPE_GUIDE_BOX = (0.65, 0.36)
+
+
+def neutralise_scope_guide(x, box=SCOPE_GUIDE_BOX, value=0):
+    """A copy of uint8 images [N, H, W, C] with the lower-left `box` set to `value` in every image.
+
+    Painting the box the same way everywhere removes what the source's
+    preprocessing made class-dependent (see the module docstring); every other
+    pixel is left untouched.
+    """
+    top, right = box
+    if not (0.0 <= top < 1.0 and 0.0 < right <= 1.0):
+        raise ValueError(f"box must be (top in [0, 1), right in (0, 1]), got {box}.")
+    x = np.array(x, copy=True)
+    height, width = x.shape[1:3]
+    x[:, int(np.floor(top * height)) :, : int(np.ceil(right * width))] = value
+    return x
 
 
 @dataclasses.dataclass
 class AnomalyImages:
-    """Normal and anomalous images, each split into train / held-out (uint8 [N, H, W, 3]).
+    """Normal and anomalous images, each split into train / validation / held-out (uint8 [N, H, W, 3]).
 
     `x_train` is what the VAE trains on: the normal train split, plus the
     anomalous train split only when `train_on == "all"`. Both settings are
-    evaluated on the same held-out images, which no setting trains on.
+    evaluated on the same held-out (test) images, which no setting trains on;
+    the validation images (possibly empty) are for choices such as the anomaly
+    score, so the held-out images stay untouched by them.
     """
 
     name: str
@@ -59,10 +92,19 @@ class AnomalyImages:
     anomaly_classes: tuple
     train_on: str = "normal"
     skipped_files: int = 0
+    x_normal_validation: np.ndarray = None
+    x_anomaly_validation: np.ndarray = None
+    missing_classes: tuple = ()
+    mask_box: tuple = None
 
     def __post_init__(self):
         if self.train_on not in TRAIN_ON:
             raise ValueError(f"train_on must be one of {TRAIN_ON}, got {self.train_on!r}.")
+        empty = self.x_normal_train[:0]
+        if self.x_normal_validation is None:
+            self.x_normal_validation = empty
+        if self.x_anomaly_validation is None:
+            self.x_anomaly_validation = empty
 
     @functools.cached_property
     def x_train(self):
@@ -86,6 +128,10 @@ class AnomalyImages:
             "num_normal_heldout": int(len(self.x_normal_heldout)),
             "num_anomaly_train": int(len(self.x_anomaly_train)),
             "num_anomaly_heldout": int(len(self.x_anomaly_heldout)),
+            "num_normal_validation": int(len(self.x_normal_validation)),
+            "num_anomaly_validation": int(len(self.x_anomaly_validation)),
+            "missing_classes": list(self.missing_classes),
+            "mask_box": list(self.mask_box) if self.mask_box else None,
             "skipped_files": int(self.skipped_files),
         }
 
@@ -103,25 +149,40 @@ def _check_classes(normal_classes, anomaly_classes):
     return normal_classes, anomaly_classes
 
 
-def find_class_root(root, class_names, dataset="Kvasir", hint=""):
-    """The folder under `root` that holds every class folder (root itself or one level down).
+def resolve_class_root(root, normal_classes, anomaly_classes, dataset="Kvasir", hint=""):
+    """The class root under `root` and the listed classes present there.
 
-    The one-level-down case accepts an archive unzipped as-is, e.g.
-    `kvasir/kvasir-dataset-v2/polyps`. Raises MissingDataError naming the
-    expected folders otherwise.
+    Picks `root` or one of its sub-folders (an archive unzipped as-is), the one
+    holding the most listed class folders. Listed folders that are missing are
+    dropped with one warning naming them, as long as one normal and one
+    anomalous class remain; otherwise raises one MissingDataError naming every
+    expected folder.
+
+    Returns:
+        (class_root, normal classes present, anomaly classes present, missing classes).
     """
+    class_names = tuple(normal_classes) + tuple(anomaly_classes)
     root = pathlib.Path(root).expanduser()
     candidates = [root]
     if root.is_dir():
         candidates += sorted(p for p in root.iterdir() if p.is_dir())
-    for candidate in candidates:
-        if all((candidate / name).is_dir() for name in class_names):
-            return candidate
-    missing = [name for name in class_names if not (root / name).is_dir()]
-    raise paths.MissingDataError(
-        f"{dataset} not found: expected class folders {', '.join(class_names)} under {root} "
-        f"(missing: {', '.join(missing)}).{hint}"
-    )
+    best = max(candidates, key=lambda c: sum((c / name).is_dir() for name in class_names))
+    normal = tuple(name for name in normal_classes if (best / name).is_dir())
+    anomaly = tuple(name for name in anomaly_classes if (best / name).is_dir())
+    if not normal or not anomaly:
+        missing = [name for name in class_names if not (root / name).is_dir()]
+        raise paths.MissingDataError(
+            f"{dataset} not found: expected class folders {', '.join(class_names)} under {root} "
+            f"(missing: {', '.join(missing)}; at least one normal and one anomaly class are "
+            f"needed).{hint}"
+        )
+    missing = tuple(name for name in class_names if name not in normal + anomaly)
+    if missing:
+        logging.warning(
+            "%s: listed class folder(s) %s not found under %s; using the %d present: %s.",
+            dataset, ", ".join(missing), best, len(normal + anomaly), ", ".join(normal + anomaly),
+        )
+    return best, normal, anomaly, missing
 
 
 def _listing_signature(class_root, class_names):
@@ -175,6 +236,28 @@ def split_indices(num, heldout_fraction, seed):
     return np.sort(order[num_heldout:]), np.sort(order[:num_heldout])
 
 
+def split_three_ways(num, heldout_fraction, validation_fraction, seed):
+    """(train, validation, held-out) index arrays.
+
+    The held-out split is exactly `split_indices`'s, so adding a validation
+    split (carved from the train part, `validation_fraction` of all images)
+    leaves the test images unchanged.
+    """
+    train, heldout = split_indices(num, heldout_fraction, seed)
+    if validation_fraction <= 0.0:
+        return train, train[:0], heldout
+    if validation_fraction + heldout_fraction >= 1.0:
+        raise ValueError(
+            f"validation_fraction + heldout_fraction must be < 1, got {validation_fraction} + "
+            f"{heldout_fraction}."
+        )
+    num_validation = min(int(round(num * validation_fraction)), len(train) - 1)
+    if num_validation < 1:
+        return train, train[:0], heldout
+    order = np.random.default_rng(seed + 7919).permutation(len(train))
+    return np.sort(train[order[num_validation:]]), np.sort(train[order[:num_validation]]), heldout
+
+
 def load_anomaly_folders(
     root,
     normal_classes=NORMAL_CLASSES,
@@ -187,25 +270,35 @@ def load_anomaly_folders(
     use_cache=True,
     name=None,
     missing_hint="",
+    validation_fraction=0.0,
+    mask_box=None,
 ):
     """Any root of class folders as AnomalyImages (see the module docstring).
 
     Args:
         root: folder holding one sub-folder per class (or one level above it).
-        normal_classes, anomaly_classes: class folder names of each kind.
+        normal_classes, anomaly_classes: class folder names of each kind; missing
+            ones are dropped with one warning (see `resolve_class_root`).
         image_size: images are resized to image_size x image_size x 3 (bilinear).
-        heldout_fraction: fraction of each class held out from training.
+        heldout_fraction: fraction of each class held out from training (the test split).
         train_on: "normal" (anomaly detection) or "all" (normal + anomaly train splits).
-        seed: seed of the train / held-out split (per class, so proportions hold).
+        seed: seed of the train / validation / held-out split (per class, so proportions hold).
         cache_dir, use_cache: decoded arrays are cached as .npz, keyed by the
             folder listing, so a second run skips decoding thousands of JPEGs.
+        validation_fraction: fraction of each class moved from train to a
+            validation split (0: none); the held-out split does not change.
+        mask_box: None, or (top, right) fractions: `neutralise_scope_guide`
+            paints that lower-left box black in every image (after the cache,
+            which keeps the raw pixels).
     """
     normal_classes, anomaly_classes = _check_classes(normal_classes, anomaly_classes)
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}.")
-    class_names = normal_classes + anomaly_classes
     display_name = "Kvasir" if name == "kvasir" else (name or pathlib.Path(root).name)
-    class_root = find_class_root(root, class_names, display_name, missing_hint)
+    class_root, normal_classes, anomaly_classes, missing = resolve_class_root(
+        root, normal_classes, anomaly_classes, display_name, missing_hint
+    )
+    class_names = normal_classes + anomaly_classes
 
     def build():
         return read_classes(class_root, class_names, image_size)
@@ -223,26 +316,32 @@ def load_anomaly_folders(
             class_root,
             ", ".join(skipped[:3]),
         )
+    if mask_box:
+        x = neutralise_scope_guide(x, tuple(mask_box))
 
-    splits = {"normal": ([], []), "anomaly": ([], [])}
+    parts = {kind: ([], [], []) for kind in ("normal", "anomaly")}  # train, validation, held-out
     for label, class_name in enumerate(class_names):
         indices = np.flatnonzero(y == label)
         # A per-class seed offset keeps each class's split independent of the others.
-        train, heldout = split_indices(len(indices), heldout_fraction, seed + label)
+        splits = split_three_ways(len(indices), heldout_fraction, validation_fraction, seed + label)
         kind = "normal" if class_name in normal_classes else "anomaly"
-        splits[kind][0].append(indices[train])
-        splits[kind][1].append(indices[heldout])
-    take = {kind: [x[np.concatenate(part)] for part in parts] for kind, parts in splits.items()}
+        for part, split in zip(parts[kind], splits):
+            part.append(indices[split])
+    take = {kind: [x[np.concatenate(part)] for part in kind_parts] for kind, kind_parts in parts.items()}
     images = AnomalyImages(
         name=name or class_root.name,
         x_normal_train=take["normal"][0],
-        x_normal_heldout=take["normal"][1],
+        x_normal_heldout=take["normal"][2],
         x_anomaly_train=take["anomaly"][0],
-        x_anomaly_heldout=take["anomaly"][1],
+        x_anomaly_heldout=take["anomaly"][2],
         normal_classes=normal_classes,
         anomaly_classes=anomaly_classes,
         train_on=train_on,
         skipped_files=len(skipped),
+        x_normal_validation=take["normal"][1],
+        x_anomaly_validation=take["anomaly"][1],
+        missing_classes=missing,
+        mask_box=tuple(mask_box) if mask_box else None,
     )
     logging.info("Loaded %s", images.summary())
     return images
