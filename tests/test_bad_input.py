@@ -131,6 +131,10 @@ def test_missing_data_bad_folder_and_bad_npz_keys_are_user_errors(tmp_path):
         folders.load_image_folder(a_file)
     with pytest.raises(DataError, match=r"holds arrays \['images', 'labels'\]; expected x and y"):
         folders.load_npz(save_npz(tmp_path / "k.npz", images=digits(4)[0], labels=np.arange(4)))
+    with pytest.raises(DataError, match=r"holds arrays \['images', 'labels'\]"):
+        registry.check_spec(f"npz:{tmp_path / 'k.npz'}", "--target")  # before any set-up
+    with pytest.raises(FlagError, match=r"--source=folder:.*file\.txt: .* is a file; expected a folder"):
+        registry.check_spec(f"folder:{a_file}", "--source")
 
 
 def test_bad_class_counts_are_refused(tmp_path):

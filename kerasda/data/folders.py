@@ -155,6 +155,26 @@ def read_npz(path, keys_only=False):
         ) from error
 
 
+SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+WHOLE_KEYS = ("x", "y")
+
+
+def npz_layout(path, names):
+    """The keys of the layout an .npz uses (SPLIT_KEYS or WHOLE_KEYS); a DataError if neither."""
+    if set(SPLIT_KEYS) <= set(names):
+        return SPLIT_KEYS
+    if set(WHOLE_KEYS) <= set(names):
+        return WHOLE_KEYS
+    raise DataError(
+        f"{path} holds arrays {sorted(names)}; expected x and y, or x_train, y_train, x_test and y_test."
+    )
+
+
+def check_npz(path):
+    """Cheap check of an .npz (readable zip, known array names) without loading its arrays."""
+    npz_layout(path, read_npz(path, keys_only=True))
+
+
 def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
     """An .npz with `x` and `y`, or `x_train, y_train, x_test, y_test`, as a Domain.
 
@@ -168,20 +188,15 @@ def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
         x = validation.images_to_uint8(x, f"{path}: {key}")
         return images.resize_uint8(images.to_rgb(x), image_size)
 
-    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
-        keys = ("x_train", "y_train", "x_test", "y_test")
+    keys = npz_layout(path, arrays)
+    if keys == SPLIT_KEYS:
         x_train, x_test = (prepare(arrays[k], k) for k in ("x_train", "x_test"))
         y_train = validation.labels_to_int64(arrays["y_train"], len(x_train), f"{path}: y_train")
         y_test = validation.labels_to_int64(arrays["y_test"], len(x_test), f"{path}: y_test")
-    elif {"x", "y"} <= arrays.keys():
-        keys = ("x", "y")
+    else:
         x = prepare(arrays["x"], "x")
         y = validation.labels_to_int64(arrays["y"], len(x), f"{path}: y")
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
-    else:
-        raise DataError(
-            f"{path} holds arrays {sorted(arrays)}; expected x and y, or x_train, y_train, x_test and y_test."
-        )
     unused = sorted(set(arrays) - set(keys))
     if unused:
         logging.info("%s: ignored arrays %s.", path, unused)

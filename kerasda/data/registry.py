@@ -41,7 +41,9 @@ def check_spec(spec, flag="--source"):
             if not path.exists():
                 raise paths.MissingDataError(f"{flag}={spec}: {path} does not exist; expected {kind}.")
             if prefix == "npz:":
-                folders.read_npz(path, keys_only=True)  # a damaged file fails now, not after set-up
+                folders.check_npz(path)  # a damaged file or unknown arrays fail now, not after set-up
+            elif not path.is_dir():
+                raise FlagError(f"{flag}={spec}: {path} is a file; expected {kind}.")
             return
     if spec not in DOMAIN_NAMES and spec != "mnistm":
         raise FlagError(f"{flag}={spec} is not a known domain; expected one of {known}.")
