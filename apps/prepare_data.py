@@ -29,17 +29,12 @@ flags.DEFINE_bool("force", False, "Unpack again even when the dataset is already
 FLAGS = flags.FLAGS
 
 
-def selected_specs(names):
-    names = list(download.SPECS) if names == ["all"] else names
-    unknown = [name for name in names if name not in download.SPECS]
-    if unknown:
-        raise app.UsageError(f"Unknown dataset(s) {unknown}; choose from {', '.join(download.SPECS)} or 'all'.")
-    return names
-
-
 def main(argv):
     del argv
-    names = selected_specs(FLAGS.datasets)
+    try:
+        names = download.select(FLAGS.datasets)
+    except errors.FlagError as error:
+        raise app.UsageError(str(error)) from error
     failed = []
     for name in names:
         try:

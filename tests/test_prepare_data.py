@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kerasda import errors
 from kerasda.data import download, mnist, mnist_m, paths
 from tests.conftest import make_digits, write_idx
 
@@ -265,14 +266,13 @@ def test_a_hand_prepared_folder_counts_as_prepared(tiny_data_dir):
     assert not (tiny_data_dir / "downloads").exists()
 
 
-def test_prepare_data_app_rejects_unknown_names():
-    from absl import app
-
-    from apps import prepare_data
-
-    assert prepare_data.selected_specs(["all"]) == list(download.SPECS)
-    with pytest.raises(app.UsageError, match=r"Unknown dataset\(s\) \['nope'\]"):
-        prepare_data.selected_specs(["mnist", "nope"])
+def test_dataset_names_are_checked():
+    # (apps.prepare_data is only run in a subprocess: importing it here would define --data_dir a
+    # second time in this process, next to the apps other tests import.)
+    assert download.select(["all"]) == list(download.SPECS)
+    assert download.select(["svhn", "mnist"]) == ["svhn", "mnist"]
+    with pytest.raises(errors.FlagError, match=r"Unknown dataset\(s\) \['nope'\]"):
+        download.select(["mnist", "nope"])
 
 
 def test_prepare_data_app_reports_a_prepared_dataset_ready(tiny_data_dir):

@@ -467,6 +467,15 @@ def prepare(name_or_spec, data_dir=None, download_dir=None, force=False, **fetch
     return destination
 
 
+def select(names):
+    """`--datasets` values -> SPECS names ("all" = every dataset); unknown names are a FlagError."""
+    names = list(SPECS) if list(names) == ["all"] else list(names)
+    unknown = [name for name in names if name not in SPECS]
+    if unknown:
+        raise errors.FlagError(f"Unknown dataset(s) {unknown}; choose from {', '.join(SPECS)} or 'all'.")
+    return names
+
+
 def datasets_for(spec, data_dir=None):
     """The SPECS names that loading domain / dataset `spec` needs (empty for folder:, npz:, uci_digits...)."""
     name = str(spec).split(":", 1)[0]
