@@ -155,6 +155,7 @@ def load_data():
 
 def main(argv):
     del argv
+    common.configure_devices(supported=False)  # mixed precision / tf.distribute: not adapted yet
     data = load_data()
     batch_size = min(FLAGS.batch_size, len(data.x_train))
     config = dataclasses.replace(
