@@ -192,7 +192,7 @@ class Run:
         self.initial_step = self._latest_checkpoint_step()
         # Whatever a killed process logged after its last checkpoint is replayed by
         # the resumed run: cut it before the new writer opens, so each step is logged once.
-        _remove_partial_checkpoints(self.checkpoint_dir)
+        _remove_partial_writes(self.output_dir)
         truncate_history(self.history_path, self.initial_step)
         self._summaries_at_resume = purge_events_after(self.tensorboard_dir, self.initial_step)
         self.writer = tf.summary.create_file_writer(str(self.tensorboard_dir))
@@ -441,11 +441,18 @@ def _nonfinite_variable_finder(variables):
     return first_nonfinite
 
 
-def _remove_partial_checkpoints(checkpoint_dir):
-    """Delete `ckpt-N_temp` folders a killed save left (TF writes there, then renames)."""
-    for path in pathlib.Path(checkpoint_dir).glob("*_temp"):
+def _remove_partial_writes(output_dir):
+    """Delete what a killed process left half written: TF's `ckpt-N_temp` folders and the
+    `.<name>.tmp` files of `atomic_write_bytes` and `purge_events_after` (each is renamed
+    into place only once complete, so none of them holds anything the run needs)."""
+    output_dir = pathlib.Path(output_dir)
+    for path in (output_dir / "checkpoints").glob("*_temp"):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+    for folder in (output_dir, output_dir / "figures", output_dir / "tensorboard"):
+        for path in folder.glob(".*.tmp"):
+            if path.is_file():
+                path.unlink()
 
 
 def atomic_write_bytes(path, data):

@@ -309,3 +309,15 @@ def test_metrics_are_replaced_whole(tmp_path):
     run.write_metrics({"b": np.float32(2.0)})
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 1, "b": 2.0}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_a_new_run_removes_what_a_killed_process_left_half_written(tmp_path):
+    leftovers = [tmp_path / ".metrics.json.123.tmp", tmp_path / "figures" / ".curves.png.123.tmp",
+                 tmp_path / "tensorboard" / ".purge.host.123.tmp"]
+    (tmp_path / "checkpoints" / "ckpt-3_temp").mkdir(parents=True)
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    runner.Run(runner.RunConfig("t", output_dir=str(tmp_path)))
+    assert not any(path.exists() for path in leftovers)
+    assert not (tmp_path / "checkpoints" / "ckpt-3_temp").exists()
