@@ -9,6 +9,7 @@ import pytest
 
 from kerasda.data import DOMAIN_NAMES, MissingDataError, load_domain, mnist_m, mnist_m_original, svhn
 from kerasda.data.mnist import load_mnist_arrays
+from kerasda.errors import DataError
 
 
 def write_release(data_dir, train_labels=(3, 1, 4, 1, 5), test_labels=(9, 2, 6)):
@@ -78,7 +79,7 @@ def test_truncated_label_file_is_an_error_naming_file_and_counts(tmp_path):
     root = write_release(tmp_path)
     label_file = root / "mnist_m_train_labels.txt"
     label_file.write_text("\n".join(label_file.read_text().splitlines()[:3]) + "\n")
-    with pytest.raises(ValueError, match="truncated") as error:
+    with pytest.raises(DataError, match="truncated") as error:
         load_domain("mnist_m_original", data_dir=tmp_path, cache_dir=tmp_path / "cache")
     message = str(error.value)
     assert str(label_file) in message
@@ -99,13 +100,13 @@ def test_malformed_label_line_is_an_error_with_its_line_number(tmp_path):
     lines = label_file.read_text().splitlines()
     lines[2] = "00000002.png"  # label missing, as when a download was cut mid-line
     label_file.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"mnist_m_train_labels\.txt:3: expected '<file> <label>'"):
+    with pytest.raises(DataError, match=r"mnist_m_train_labels\.txt:3: expected '<file> <label>'"):
         load_domain("mnist_m_original", data_dir=tmp_path, cache_dir=tmp_path / "cache")
 
 
 def test_label_outside_0_to_9_is_an_error(tmp_path):
     write_release(tmp_path, test_labels=(9, 10, 6))
-    with pytest.raises(ValueError, match=r"mnist_m_test_labels\.txt:2: label 10 is outside 0\.\.9"):
+    with pytest.raises(DataError, match=r"mnist_m_test_labels\.txt:2: label 10 is outside 0\.\.9"):
         load_domain("mnist_m_original", data_dir=tmp_path, cache_dir=tmp_path / "cache")
 
 
@@ -218,7 +219,7 @@ def test_svhn_missing_files_and_bad_labels_are_clear_errors(tmp_path):
 
     path = tmp_path / "bad.mat"
     savemat(path, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[0], [3]])})
-    with pytest.raises(ValueError, match="expected 1..10"):
+    with pytest.raises(DataError, match="expected 1..10"):
         svhn.read_svhn_mat(path)
 
 

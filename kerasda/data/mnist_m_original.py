@@ -17,6 +17,7 @@ import numpy as np
 
 from kerasda.data import cache, images, paths
 from kerasda.data.domain import Domain
+from kerasda.errors import DataError
 
 RELEASE_SUBDIR = "mnist_m"
 SPLITS = {
@@ -44,14 +45,14 @@ def read_label_file(path):
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{number}: expected '<file> <label>', got {line!r}.")
+            raise DataError(f"{path}:{number}: expected '<file> <label>', got {line!r}.")
         label = int(parts[1])
         if not 0 <= label < NUM_CLASSES:
-            raise ValueError(f"{path}:{number}: label {label} is outside 0..{NUM_CLASSES - 1}.")
+            raise DataError(f"{path}:{number}: label {label} is outside 0..{NUM_CLASSES - 1}.")
         names.append(parts[0])
         labels.append(label)
     if not names:
-        raise ValueError(f"{path} holds no '<file> <label>' lines.")
+        raise DataError(f"{path} holds no '<file> <label>' lines.")
     return names, np.asarray(labels, np.int64)
 
 
@@ -64,7 +65,7 @@ def check_split(folder, label_path, names):
         )
     n_png = sum(1 for _ in folder.glob("*.png"))
     if n_png > len(names):
-        raise ValueError(
+        raise DataError(
             f"{label_path} has {len(names)} labels but {folder} holds {n_png} PNGs: the label file "
             "looks truncated. Restore it, or remove the unlabelled PNGs."
         )
@@ -80,7 +81,7 @@ def read_pngs(folder, names):
             arrays.append(np.asarray(image.convert("RGB")))
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"{folder}: the PNGs differ in size ({sorted(shapes)[:3]}); expected one size.")
+        raise DataError(f"{folder}: the PNGs differ in size ({sorted(shapes)[:3]}); expected one size.")
     return np.stack(arrays)
 
 

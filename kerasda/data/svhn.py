@@ -9,6 +9,7 @@ import numpy as np
 
 from kerasda.data import cache, images, paths
 from kerasda.data.domain import Domain
+from kerasda.errors import DataError
 
 SUBDIR = "svhn"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
@@ -20,12 +21,12 @@ def read_svhn_mat(path):
 
     data = loadmat(path)
     if "X" not in data or "y" not in data:
-        raise ValueError(f"{path} holds {sorted(k for k in data if not k.startswith('__'))}; expected X and y.")
+        raise DataError(f"{path} holds {sorted(k for k in data if not k.startswith('__'))}; expected X and y.")
     x, y = data["X"], np.asarray(data["y"]).reshape(-1).astype(np.int64)
     if x.ndim != 4 or x.shape[2] != 3 or x.shape[3] != len(y):
-        raise ValueError(f"{path}: X has shape {x.shape}, expected [H, W, 3, N] with N = {len(y)} labels.")
+        raise DataError(f"{path}: X has shape {x.shape}, expected [H, W, 3, N] with N = {len(y)} labels.")
     if y.size and (y.min() < 1 or y.max() > 10):
-        raise ValueError(f"{path}: labels span {y.min()}..{y.max()}, expected 1..10 (10 is the digit 0).")
+        raise DataError(f"{path}: labels span {y.min()}..{y.max()}, expected 1..10 (10 is the digit 0).")
     return np.ascontiguousarray(np.transpose(x, (3, 0, 1, 2)), np.uint8), y % 10
 
 
