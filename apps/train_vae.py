@@ -250,7 +250,10 @@ def main(argv):
         )
         metrics.update({f"anomaly_seen_{key}": value for key, value in seen_quality.items()})
     roc = extras["roc"]
-    title = f"Anomaly detection by {SCORE_NAMES[extras['score']]}"
+    score = extras["score"]
+    title = f"Anomaly detection by {SCORE_NAMES[score.lstrip('-')]}" + (
+        " (low = anomalous)" if score.startswith("-") else ""
+    )
     run.save_figure(
         image_quality.roc_curve_figure(roc["fpr"], roc["tpr"], roc["roc_auc"], title), "anomaly_roc", result.steps
     )

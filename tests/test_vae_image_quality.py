@@ -147,6 +147,12 @@ def test_anomaly_score_is_chosen_on_validation_and_reported_on_test():
     anomaly = {"mse": np.array([0.15, 0.25, 0.35]), "kl": np.array([8.0, 9.0, 10.0])}
     chosen, aucs = iq.select_anomaly_score(normal, anomaly)
     assert chosen == "kl" and aucs["kl"] == 1.0 and aucs["mse"] == pytest.approx(6 / 9)
+    # A score that points the other way is picked reversed, "-kl".
+    reversed_chosen, _ = iq.select_anomaly_score(
+        iq.with_reversed({"mse": normal["mse"], "kl": -normal["kl"]}),
+        iq.with_reversed({"mse": anomaly["mse"], "kl": -anomaly["kl"]}),
+    )
+    assert reversed_chosen == "-kl"
     scores = iq.anomaly_scores(_textures(2, size=16), _textures(2, seed=1, size=16), {"kl": [1.0, 2.0]})
     assert set(scores) == {"mse", "ssim", "kl"} and (scores["ssim"] > 0.5).all()
 
@@ -163,8 +169,15 @@ def test_evaluate_vae_with_model_and_validation_reports_every_score():
         assert 0.0 <= metrics[f"anomaly_test_auc_{score}"] <= 1.0
         assert 0.0 <= metrics[f"anomaly_validation_auc_{score}"] <= 1.0
     chosen = metrics["anomaly_score"]
-    assert metrics[f"anomaly_validation_auc_{chosen}"] == max(
-        metrics[f"anomaly_validation_auc_{s}"] for s in iq.ANOMALY_SCORES
-    )
-    assert metrics["anomaly_roc_auc"] == metrics[f"anomaly_test_auc_{chosen}"] and extras["score"] == chosen
+    name, reversed_ = chosen.lstrip("-"), chosen.startswith("-")
+
+    def either_way(auc):
+        return max(auc, 1.0 - auc)
+
+    best = max(either_way(metrics[f"anomaly_validation_auc_{s}"]) for s in iq.ANOMALY_SCORES)
+    validation = metrics[f"anomaly_validation_auc_{name}"]
+    assert (1.0 - validation if reversed_ else validation) == pytest.approx(best)
+    test = metrics[f"anomaly_test_auc_{name}"]
+    assert metrics["anomaly_roc_auc"] == pytest.approx(1.0 - test if reversed_ else test)
+    assert extras["score"] == chosen
     assert 0.0 <= metrics["normal_reconstruction_diversity"]

@@ -6,8 +6,9 @@
 - Anomaly detection: a VAE trained on normal images reconstructs anomalies
   worse, so the per-image reconstruction error is an anomaly score; its ROC AUC
   over held-out normal vs anomalous images measures how well that works. Four
-  scores are compared (pixel MSE, 1 - SSIM, the negative ELBO and the KL term);
-  the one with the best AUC on a validation split is reported on the test split.
+  scores are compared (pixel MSE, 1 - SSIM, the negative ELBO and the KL term),
+  each either way round; the one with the best AUC on a validation split is
+  reported on the test split.
 - The real-vs-reconstructed experiment: a small CNN learns to tell real images
   from their reconstructions; accuracy near 0.5 on a held-out split means the
   reconstructions are hard to tell apart from real images. Its decision
@@ -156,6 +157,16 @@ def model_anomaly_scores(vae, x, batch_size=128):
         for name in parts:
             parts[name].append(values[name].numpy())
     return {name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()}
+
+
+def with_reversed(scores):
+    """`scores` plus each score negated as "-<name>" (low = anomalous).
+
+    Which way a score points is not given in advance: out-of-distribution
+    images can get a *smaller* KL or ELBO than the training distribution
+    (Nalisnick et al., 2019), so the direction is chosen on validation too.
+    """
+    return {**scores, **{f"-{name}": -np.asarray(values) for name, values in scores.items()}}
 
 
 def select_anomaly_score(normal_scores, anomaly_scores_):
@@ -344,8 +355,9 @@ def evaluate_vae(
     - `anomaly_test_auc_<score>` for every score of `anomaly_scores` (with
       `model`: also `elbo` and `kl`), over *all* held-out normal and anomalous
       images. Given validation images, `anomaly_validation_auc_<score>` too,
-      `anomaly_score` is the score with the best validation AUC and
-      `anomaly_roc_auc` its test AUC; without them, the score is `mse`;
+      `anomaly_score` is the score, or its reverse "-<score>" (low =
+      anomalous; its AUC is 1 - the score's), with the best validation AUC,
+      and `anomaly_roc_auc` its test AUC; without them, the score is `mse`;
     - `real_vs_reconstructed_*`: the small-CNN experiment on all held-out anomalous
       images and their reconstructions.
 
@@ -375,6 +387,7 @@ def evaluate_vae(
     test_rocs = {name: anomaly_roc(normal_scores[name], anomaly_scores_[name]) for name in normal_scores}
     results.update({f"anomaly_test_auc_{name}": roc["roc_auc"] for name, roc in test_rocs.items()})
     chosen = "mse"
+    normal_scores, anomaly_scores_ = with_reversed(normal_scores), with_reversed(anomaly_scores_)
     have_validation = (
         x_normal_validation is not None
         and x_anomaly_validation is not None
@@ -383,11 +396,13 @@ def evaluate_vae(
     )
     if have_validation:
         chosen, validation_aucs = select_anomaly_score(
-            scores_of(x_normal_validation)[2], scores_of(x_anomaly_validation)[2]
+            with_reversed(scores_of(x_normal_validation)[2]), with_reversed(scores_of(x_anomaly_validation)[2])
         )
-        results.update({f"anomaly_validation_auc_{n}": auc for n, auc in validation_aucs.items()})
+        results.update(
+            {f"anomaly_validation_auc_{n}": auc for n, auc in validation_aucs.items() if not n.startswith("-")}
+        )
         results["anomaly_roc_num_validation"] = int(len(x_normal_validation) + len(x_anomaly_validation))
-    roc = test_rocs[chosen]
+    roc = anomaly_roc(normal_scores[chosen], anomaly_scores_[chosen])
     results["anomaly_score"] = chosen
     results["anomaly_roc_auc"] = roc["roc_auc"]
     results["anomaly_roc_num_normal"] = roc["num_normal"]
