@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import os
 import pathlib
+import random
 import signal
 import subprocess
 import sys
@@ -54,20 +55,22 @@ def _tiny_classifier():
 
 
 class _PauseAtStep(keras.callbacks.Callback):
-    """Tell the parent that step `step` is done (history and events flushed), then wait."""
+    """Tell the parent that step `step` is done (history and events flushed), then wait (or not)."""
 
-    def __init__(self, step):
+    def __init__(self, step, wait=True):
         super().__init__()
         self.step = step
+        self.wait = wait
 
     def on_train_batch_end(self, batch, logs=None):
         if batch == self.step:
-            _pause()
+            _pause(self.wait)
 
 
-def _pause():
+def _pause(wait=True):
     print("\nPAUSED", flush=True)
-    time.sleep(120)
+    if wait:
+        time.sleep(600)  # until killed
 
 
 def train_tiny(output_dir, export_root=None, extra_callbacks=()):
@@ -95,6 +98,8 @@ def _child_main(output_dir, export_root):
     callbacks = []
     if kind == "step":
         callbacks.append(_PauseAtStep(int(value)))
+    elif kind == "mark":  # say where training is, and go on: the kill lands wherever it lands
+        callbacks.append(_PauseAtStep(int(value), wait=False))
     elif kind == "checkpoint":
         # Pause after the checkpoint's data files are written, before the `checkpoint`
         # index is replaced: the moment a non-atomic save would leave a broken latest.
@@ -121,8 +126,8 @@ def _child_main(output_dir, export_root):
     train_tiny(output_dir, export_root, extra_callbacks=callbacks)
 
 
-def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL):
-    """Start the child, wait for PAUSED, send `sig`; returns (output_dir, export_root, returncode)."""
+def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL, delay=0.0):
+    """Start the child, wait for PAUSED (and `delay` s), send `sig`; returns (output_dir, export_root, returncode)."""
     tmp_path.mkdir(parents=True)
     output_dir, export_root = tmp_path / "run", tmp_path / "exports"
     child = subprocess.Popen(
@@ -130,13 +135,14 @@ def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL):
         env={**os.environ, PAUSE_ENV: pause, "TF_CPP_MIN_LOG_LEVEL": "3"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    watchdog = threading.Timer(120, child.kill)
+    watchdog = threading.Timer(400, child.kill)  # a machine under load can take minutes
     watchdog.start()
     try:
         line = child.stdout.readline()
         while line and not line.rstrip().endswith("PAUSED"):  # the progress bar shares the line
             line = child.stdout.readline()
         assert line, f"child ended before pausing at {pause}: {child.stderr.read()[-3000:]}"
+        time.sleep(delay)
         child.send_signal(sig)
         returncode = child.wait(30)
     finally:
@@ -146,11 +152,13 @@ def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL):
     return output_dir, export_root, returncode
 
 
-KILLS = {  # scenario: (where the child pauses, the signal it gets there)
-    "between_checkpoints": ("step:7", signal.SIGKILL),
-    "inside_checkpoint": ("checkpoint:8", signal.SIGKILL),
-    "inside_export": ("export", signal.SIGKILL),
-    "sigterm_inside_export": ("export", signal.SIGTERM),
+ANYWHERE_DELAY = random.uniform(0.0, 1.5)  # seconds after step 3: lands in a step, a log, a save or the export
+KILLS = {  # scenario: (where the child pauses, the signal it gets there, seconds before the signal)
+    "between_checkpoints": ("step:7", signal.SIGKILL, 0.0),
+    "inside_checkpoint": ("checkpoint:8", signal.SIGKILL, 0.0),
+    "inside_export": ("export", signal.SIGKILL, 0.0),
+    "sigterm_inside_export": ("export", signal.SIGTERM, 0.0),
+    "anywhere": ("mark:3", signal.SIGKILL, ANYWHERE_DELAY),
 }
 
 
@@ -161,8 +169,8 @@ def killed(tmp_path_factory):
     root = tmp_path_factory.mktemp("killed")
     with concurrent.futures.ThreadPoolExecutor(len(KILLS)) as pool:
         futures = {
-            name: pool.submit(_run_child_until_paused, root / name, pause, sig)
-            for name, (pause, sig) in KILLS.items()
+            name: pool.submit(_run_child_until_paused, root / name, pause, sig, delay)
+            for name, (pause, sig, delay) in KILLS.items()
         }
         return {name: future.result() for name, future in futures.items()}
 
@@ -254,6 +262,16 @@ def test_kill_inside_an_export_write_leaves_no_export_and_the_rerun_writes_a_who
     np.testing.assert_allclose(probabilities.numpy().sum(-1), 1.0, rtol=1e-5)
     # the end-of-training figures the killed process logged at step 12 are not repeated
     assert_like_uninterrupted(output_dir)
+
+
+def test_kill_at_a_random_moment_then_rerun_matches_an_uninterrupted_run(killed):
+    output_dir, export_root, _ = killed["anywhere"]
+    train_tiny(output_dir, export_root)
+    assert_like_uninterrupted(output_dir)
+    versions = sorted(p.name for p in (export_root / "tiny").iterdir())
+    # "1" (the rerun's) or "1", "2" if the kill came after the child's own export
+    assert versions in (["1"], ["1", "2"]), (ANYWHERE_DELAY, versions)
+    assert all((export_root / "tiny" / v / "saved_model.pb").exists() for v in versions)
 
 
 def test_sigterm_during_export_exits_non_zero_and_publishes_nothing(killed):
