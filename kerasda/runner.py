@@ -136,9 +136,16 @@ class ResumedProgbar(keras.utils.Progbar):
             self.target = min(self.max_steps, current + steps_left)
         return duration
 
+    def update(self, current, values=None, finalize=None):
+        # Only max_steps (or `finish`) ends the bar: the budget's total is an estimate,
+        # and reaching it early must not close the line while training goes on.
+        if finalize is None:
+            finalize = current >= self.max_steps
+        super().update(current, values, finalize=finalize)
+
     def finish(self, step, values=None):
         """End the bar at `step` (the budget ran out there) with a final line."""
-        if step < self.target:
+        if step < self.max_steps:
             self.target = step
             self.update(step, values, finalize=True)
 

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import keras
 import numpy as np
@@ -245,8 +246,11 @@ def test_progress_bar_total_and_eta_end_at_the_time_budget():
     assert bar._estimate_step_duration(11, t + 2.0) == pytest.approx(0.1)
     # ~8 s left at 0.1 s a step: the budget ends near step 11 + 80, not at 1000
     assert bar.target == pytest.approx(91, abs=1)
-    bar.finish(57)
-    assert bar.target == 57
+    with mock.patch.object(keras.utils.Progbar, "update") as keras_update:
+        bar.update(91)  # the estimate reached early: the bar stays open while training goes on
+        bar.finish(95)  # the budget ran out here
+    assert [c.kwargs["finalize"] for c in keras_update.call_args_list] == [False, True]
+    assert bar.target == 95
 
 
 def _summary_steps(tensorboard_dir, tag):
