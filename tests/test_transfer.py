@@ -44,6 +44,7 @@ def test_svm_sweep_picks_c_by_the_validation_split_not_the_test_set(monkeypatch)
     assert sweep.best_c == 0.1
     np.testing.assert_allclose(sweep.validation_accuracy, [0.5, 0.9, 0.6, 0.4])
     assert sweep.test_accuracy(*test) == pytest.approx(0.4)
+    np.testing.assert_allclose(sweep.test_accuracy_per_c(*test), [0.3, 0.4, 0.5, 1.0])
     # The sweep cannot see a test set: it takes train and validation only.
     assert list(pyinspect.signature(transfer.svm_c_sweep).parameters)[:4] == [
         "train_features", "train_labels", "val_features", "val_labels"
