@@ -56,7 +56,7 @@ flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE 
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
 
 
-def train_source_stage(output_dir, source, eval_sets):
+def train_source_stage(output_dir, source, eval_sets, strategy):
     """Stage 1: source encoder + classifier on source labels, resumable in its own run.
 
     Returns:
@@ -69,19 +69,20 @@ def train_source_stage(output_dir, source, eval_sets):
         max_seconds=None,  # stage 1 always completes; --max_minutes bounds stage 2
     )
     stage = runner.Run(config)
-    source_encoder, source_classifier = build_source_networks(
-        source.image_shape, source.num_classes,
-        None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
-        FLAGS.padding,
-    )
-    model = compose_classifier(source_encoder, source_classifier, name="source_only")
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(FLAGS.source_learning_rate, FLAGS.source_steps)
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    with strategy.scope():
+        source_encoder, source_classifier = build_source_networks(
+            source.image_shape, source.num_classes,
+            None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+            FLAGS.padding,
+        )
+        model = compose_classifier(source_encoder, source_classifier, name="source_only")
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(FLAGS.source_learning_rate, FLAGS.source_steps)
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
     dataset = pipeline.labeled_dataset(
         source.x_train, source.y_train, FLAGS.source_batch_size, seed=stage.data_seed,
         augment=common.augmentation_from_flags(),
@@ -110,10 +111,9 @@ def main(argv):
     source, target = common.load_source_and_target()  # target training labels sealed
     eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
 
-    with strategy.scope():
-        source_encoder, source_classifier, source_results, source_result = train_source_stage(
-            run.output_dir, source, eval_sets
-        )
+    source_encoder, source_classifier, source_results, source_result = train_source_stage(
+        run.restore_checkpoint_dir.parent, source, eval_sets, strategy  # the chief's run.output_dir
+    )
 
     # Re-seeded so that stage 2 starts the same whether stage 1 was trained or
     # restored in this process.

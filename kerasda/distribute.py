@@ -22,6 +22,7 @@ saving can run collective ops).
 """
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -225,3 +226,8 @@ def uniform(shape, minval, maxval, seed_generator):
     if seed is None:
         return keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed_generator)
     return tf.random.stateless_uniform(shape, seed=seed, minval=minval, maxval=maxval)
+
+
+def scope(strategy):
+    """`strategy.scope()`, or a context that does nothing for the default strategy (or None)."""
+    return contextlib.nullcontext() if is_default(strategy) else strategy.scope()

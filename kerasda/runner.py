@@ -320,7 +320,8 @@ class Run:
             checkpoint, str(self.checkpoint_dir), max_to_keep=config.max_checkpoints
         )
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+            with distribute.scope(getattr(model, "distribute_strategy", None)):  # slots per replica
+                model.optimizer.build(model.trainable_variables)
         latest = manager.latest_checkpoint or tf.train.latest_checkpoint(str(self.restore_checkpoint_dir))
         if latest:
             checkpoint.restore(latest).assert_existing_objects_matched()
