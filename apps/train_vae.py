@@ -90,6 +90,14 @@ class HeldoutLoss(keras.callbacks.Callback):
         self.run = run
         self.images = images
         self.psnr_images = psnr_images or {}
+        self._reconstruct = None  # one tf.function for every evaluation (no retracing)
+
+    def _reconstructions(self, images):
+        if self._reconstruct is None:
+            spec = tf.TensorSpec([None, *images.shape[1:]], tf.float32)
+            self._reconstruct = tf.function(self.model.reconstruct, input_signature=[spec])
+        unit = pipeline.to_model_range(images, image_quality.VALUE_RANGE)
+        return self._reconstruct(tf.constant(unit)).numpy()
 
     def on_epoch_end(self, epoch, logs=None):
         step = (epoch + 1) * self.run.config.eval_every
@@ -98,7 +106,7 @@ class HeldoutLoss(keras.callbacks.Callback):
             for key, value in image_quality.vae_losses(self.model, self.images).items()
         }
         for name, images in self.psnr_images.items():
-            reconstructions = image_quality.reconstruct_images(self.model.reconstruct, images)
+            reconstructions = self._reconstructions(images)
             scalars[f"heldout/{name}_psnr"] = float(
                 np.mean(image_quality.psnr_per_image(images, reconstructions))
             )

@@ -3,7 +3,7 @@
     python -m benchmarks.vae_endoscopy --data_dir=../shared/data                  # Kvasir, 30 min a setting
     python -m benchmarks.vae_endoscopy --data_dir=../shared/data --minutes=2      # a quick end-to-end check
     python -m benchmarks.vae_endoscopy --data_dir=../shared/data --dry_run        # a few steps (smoke)
-    python -m benchmarks.vae_endoscopy --data_dir=../shared/data --dataset=bsds500_standin   # no Kvasir
+    python -m benchmarks.vae_endoscopy --data_dir=../shared/data --dataset=bsds500_standin --epochs=20  # no Kvasir
 
 Each setting is one run of apps/train_vae.py with its shipped config and a wall-clock budget of
 --minutes of training (the seeds trained 1000 GPU epochs; the issue asks what 30 CPU minutes give).
@@ -38,6 +38,9 @@ from benchmarks import harness
 flags.DEFINE_string("data_dir", None, "Data root with kvasir/ (or bsds500/ for the stand-in).")
 flags.DEFINE_enum("dataset", "kvasir", ["kvasir", "bsds500_standin"], "Which config to run.")
 flags.DEFINE_float("minutes", 30.0, "Training budget per setting, wall-clock minutes (the app's --max_minutes).")
+flags.DEFINE_float(
+    "epochs", 0, "If > 0, train this many epochs per setting instead of --minutes (how the stand-in was measured)."
+)
 flags.DEFINE_bool("dry_run", False, "A few steps per setting and a 1-epoch classifier: checks the script end to end.")
 flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_list(
@@ -45,7 +48,7 @@ flags.DEFINE_list(
     "Settings to run: normal, all (--train_on) and normal_unmasked (normal, ScopeGuide box not neutralised).",
 )
 flags.DEFINE_list("app_flags", [], "More flags for every app run, e.g. --app_flags=--latent_dim=64 (trials).")
-flags.DEFINE_integer("bare_steps", 10, "Bare train steps timed before and after each training (0: skip).")
+flags.DEFINE_integer("bare_steps", 20, "Bare train steps timed before and after each training (0: skip).")
 flags.DEFINE_string("output_root", None, "Keep run directories here (default: a temporary folder).")
 flags.DEFINE_string("results_name", None, "Results file name (default from --dataset, --minutes, --dry_run).")
 FLAGS = flags.FLAGS
@@ -190,7 +193,12 @@ def main(argv):
     unknown = set(FLAGS.settings) - set(SETTINGS)
     if unknown:
         raise app.UsageError(f"Unknown --settings {sorted(unknown)}; use {sorted(SETTINGS)}.")
-    suffix = "_smoke" if FLAGS.dry_run else ("" if FLAGS.minutes >= 30 else f"_{FLAGS.minutes:g}min")
+    if FLAGS.dry_run:
+        suffix = "_smoke"  # never overwrite real results with a smoke check
+    elif FLAGS.epochs > 0:
+        suffix = "" if FLAGS.dataset == "bsds500_standin" else f"_{FLAGS.epochs:g}epochs"
+    else:
+        suffix = "" if FLAGS.minutes >= 30 else f"_{FLAGS.minutes:g}min"
     name = FLAGS.results_name or f"vae_endoscopy_{FLAGS.dataset}{suffix}"
     figures_root = harness.RESULTS_DIR / f"vae_figures_{FLAGS.dataset}{suffix}"
     results, histories = {}, {}
@@ -204,6 +212,8 @@ def main(argv):
             if FLAGS.dry_run:
                 extra += ["--epochs=0", "--max_steps=4", "--eval_every=2", "--checkpoint_every=2",
                           "--log_every=1", "--classifier_epochs=1"]
+            elif FLAGS.epochs > 0:
+                extra.append(f"--epochs={FLAGS.epochs}")
             else:
                 # The budget decides: --epochs is set far beyond what the minutes allow.
                 extra += [f"--max_minutes={FLAGS.minutes}", "--epochs=100000"]
@@ -211,16 +221,25 @@ def main(argv):
                 extra.append(f"--bare_step_benchmark={2 if FLAGS.dry_run else FLAGS.bare_steps}")
             extra += FLAGS.app_flags
             run_dir = root / setting
-            metrics, wall = harness.run_app(
-                "apps.train_vae", CONFIGS[FLAGS.dataset], str(run_dir), extra, log_path=f"{root}/{setting}.log"
-            )
+            done = run_dir / "metrics.json"
+            if FLAGS.output_root and done.exists() and "export_path" in json.loads(done.read_text()):
+                print(f"Reusing the finished run in {run_dir}.")  # an interrupted benchmark continues
+                metrics, wall = json.loads(done.read_text()), None
+            else:
+                metrics, wall = harness.run_app(
+                    "apps.train_vae", CONFIGS[FLAGS.dataset], str(run_dir), extra, log_path=f"{root}/{setting}.log"
+                )
             results[setting] = {
                 **{key: metrics.get(key) for key in KEYS},
                 "train_wall_seconds": metrics["wall_seconds"],
                 "process_wall_seconds": wall,
                 "app_flags": extra,
             }
-            histories[setting] = harness.read_history(run_dir)
+            history = harness.read_history(run_dir) if (run_dir / "history.jsonl").exists() else []
+            # The final evaluation scores the same 50 held-out polyps as the periodic ones.
+            histories[setting] = history + [
+                {"elapsed_seconds": metrics["wall_seconds"], "heldout/anomaly_psnr": metrics["anomaly_psnr_mean"]}
+            ]
             target = figures_root / setting
             target.mkdir(parents=True, exist_ok=True)
             for figure in FIGURES:
@@ -233,7 +252,11 @@ def main(argv):
     (figures_root / "psnr_vs_time.png").write_bytes(runner.figure_to_png(psnr_vs_time_figure(histories)))
     confound = corner_confound(FLAGS.data_dir, FLAGS.seed) if FLAGS.dataset == "kvasir" else {}
 
-    budget = "a few steps (dry run)" if FLAGS.dry_run else f"{FLAGS.minutes:g} training minutes"
+    budget = (
+        "a few steps (dry run)" if FLAGS.dry_run
+        else f"{FLAGS.epochs:g} epochs" if FLAGS.epochs > 0
+        else f"{FLAGS.minutes:g} training minutes"
+    )
     header = [
         "setting", "train min", "steps", "epochs", "polyp PSNR (held-out)", "polyp SSIM (held-out)",
         "polyp PSNR / SSIM (trained on)", "normal PSNR (held-out)", "normal SSIM (held-out)",

@@ -15,6 +15,8 @@ METRIC_KEYS = [
 ] + [
     "anomaly_roc_auc", "real_vs_reconstructed_accuracy", "real_vs_reconstructed_auc",
     "anomaly_seen_psnr_mean", "heldout_normal_total_loss", "steps", "wall_seconds", "export_path",
+    "anomaly_score", "anomaly_validation_auc_kl", "anomaly_test_auc_elbo", "normal_reconstruction_diversity",
+    "bare_step_examples_per_second", "loop_fraction_of_bare_step", "real_vs_reconstructed_threshold",
 ]
 
 
@@ -28,6 +30,7 @@ def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_d
         "--log_every=1", "--eval_every=2", "--checkpoint_every=2",
         "--num_quality_images=10", "--classifier_epochs=1", "--heldout_loss_images=32",
         "--heldout_fraction=0.05",  # 60 normal + 30 anomalous held-out images: a quick evaluation
+        "--validation_fraction=0.03", "--bare_step_benchmark=1",
     ]
     completed = subprocess.run(command, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -39,6 +42,10 @@ def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_d
     assert metrics["num_train"] == metrics["num_normal_train"] + metrics["num_anomaly_train"]
     assert metrics["normal_num_images"] == 10 and metrics["anomaly_num_images"] == 10
     assert 0.0 <= metrics["anomaly_roc_auc"] <= 1.0
+    chosen = metrics["anomaly_score"]
+    assert metrics["anomaly_roc_auc"] == metrics[f"anomaly_test_auc_{chosen}"]
+    assert metrics["num_normal_validation"] == 36 and metrics["num_anomaly_validation"] == 18
+    assert metrics["bare_step_examples_per_second"] > 0 and metrics["loop_fraction_of_bare_step"] > 0
     assert 0.0 < metrics["normal_ssim_mean"] < 1.0 and metrics["normal_psnr_mean"] > 5.0
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
         "samples.png", "reconstructions_anomaly.png", "reconstructions_normal.png",
@@ -47,6 +54,7 @@ def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_d
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert any("heldout/total_loss" in record for record in history)
+    assert any("heldout/anomaly_psnr" in record for record in history)
 
     loaded = tf.saved_model.load(metrics["export_path"])
     assert set(loaded.signatures) == {"encode", "decode", "reconstruct"}
