@@ -152,7 +152,7 @@ def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL, delay=0.0):
     return output_dir, export_root, returncode
 
 
-ANYWHERE_DELAY = random.uniform(0.0, 1.5)  # seconds after step 3: lands in a step, a log, a save or the export
+ANYWHERE_DELAY = random.uniform(0.0, 4.0)  # seconds after step 3: lands in a step, a log, a save or the export
 KILLS = {  # scenario: (where the child pauses, the signal it gets there, seconds before the signal)
     "between_checkpoints": ("step:7", signal.SIGKILL, 0.0),
     "inside_checkpoint": ("checkpoint:8", signal.SIGKILL, 0.0),
