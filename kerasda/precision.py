@@ -14,9 +14,11 @@ differentiates `optimizer.scale_loss(loss)` (see
 scale out, skips a step whose gradients overflowed and adapts the scale.
 bfloat16 keeps float32's exponent range and needs no scaling.
 
-Keras' `LossScaleOptimizer` keeps the wrapped optimizer's slots one level
-deeper in the object graph, so a mixed_float16 checkpoint resumes only at
-mixed_float16; float32 and mixed_bfloat16 checkpoints resume at either.
+Checkpoints resume across all three: Keras' `LossScaleOptimizer` would keep
+the wrapped optimizer's slots one level deeper in the object graph, so
+`PortableLossScaleOptimizer` checkpoints exactly the wrapped optimizer's
+state, in its layout. The loss scale is not saved: after a resume it starts
+again at 2**15 and adapts within a few steps (any overflowing step is skipped).
 """
 
 import keras
@@ -55,4 +57,16 @@ def loss_scaled(optimizer):
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
     optimizer = keras.optimizers.get(optimizer)
-    return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{optimizer.name}_loss_scale")
+    return PortableLossScaleOptimizer(optimizer, name=f"{optimizer.name}_loss_scale")
+
+
+@keras.saving.register_keras_serializable(package="kerasda")
+class PortableLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """A LossScaleOptimizer whose TF checkpoints hold the wrapped optimizer's state in its layout.
+
+    So a float32 or bfloat16 checkpoint restores into a float16 run and back
+    (the loss scale itself is not saved; see the module docstring).
+    """
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        return self.inner_optimizer._trackable_children(save_type, **kwargs)

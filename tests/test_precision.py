@@ -145,7 +145,7 @@ def test_float16_step_is_unscaled_to_float32_gradients():
         assert np.linalg.norm(half[i] - reference[i]) / norm < 0.15
 
 
-def test_run_resumes_a_float32_checkpoint_in_bfloat16(tmp_path):
+def test_run_resumes_a_float32_checkpoint_in_bfloat16_then_float16_then_float32(tmp_path):
     dataset = tf.data.Dataset.from_tensors(_adaptation_batch((28, 28, 3))).repeat()
 
     def train(policy, max_steps):
@@ -169,3 +169,11 @@ def test_run_resumes_a_float32_checkpoint_in_bfloat16(tmp_path):
     distance_saved = sum(np.abs(a - s).sum() for a, s in zip(after, saved))
     distance_fresh = sum(np.abs(a - f).sum() for a, f in zip(after, fresh))
     assert distance_saved < 0.5 * distance_fresh
+
+    # float16 (a loss-scaled optimizer) resumes the bfloat16 checkpoint, and float32 resumes its one.
+    for policy, steps in (("mixed_float16", 6), ("float32", 8)):
+        model, run, result = train(policy, steps)
+        assert run.initial_step == steps - 2 and result.steps == steps
+        assert int(model.optimizer.iterations) == steps
+        assert all(np.isfinite(r["loss"]) for r in result.history)
+    assert isinstance(train("mixed_float16", 8)[0].optimizer, keras.optimizers.LossScaleOptimizer)
