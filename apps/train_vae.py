@@ -65,6 +65,11 @@ flags.DEFINE_integer("num_quality_images", 50, "Random held-out images per kind 
 flags.DEFINE_integer("classifier_epochs", 10, "Epochs of the real-vs-reconstructed CNN (0 skips it).")
 flags.DEFINE_integer("heldout_loss_images", 256, "Held-out normal images for the periodic held-out loss.")
 flags.DEFINE_string("export_name", "endovae", "Model name under --export_root.")
+flags.DEFINE_bool(
+    "untrained_baseline", False,
+    "Also score anomalies with the network before training (untrained_* in metrics.json): the floor a "
+    "trained detector must beat, since the two sources' global image statistics alone separate them.",
+)
 flags.DEFINE_integer(
     "bare_step_benchmark", 0,
     "If > 0, time this many bare train steps (one tf.function, one fixed batch, no input pipeline, "
@@ -221,6 +226,20 @@ def main(argv):
             run, "loss_curves", lambda: image_quality.vae_loss_curves_figure(run.read_history(), "EndoVAE losses")
         ),
     ]
+    untrained = {}
+    if FLAGS.untrained_baseline and run.initial_step == 0:
+        baseline, _ = image_quality.evaluate_vae(
+            model.reconstruct,
+            data.x_normal_heldout,
+            data.x_anomaly_heldout,
+            num_quality_images=FLAGS.num_quality_images,
+            classifier_epochs=0,
+            seed=FLAGS.seed,
+            model=model,
+            x_normal_validation=data.x_normal_validation,
+            x_anomaly_validation=data.x_anomaly_validation,
+        )
+        untrained = {f"untrained_{key}": value for key, value in baseline.items()}
     bare = []
     if FLAGS.bare_step_benchmark > 0:
         # A separate copy of the network, so the trained model's weights and step count stay put.
@@ -277,6 +296,7 @@ def main(argv):
     )
     metrics = run.write_metrics(
         {
+            **untrained,
             **metrics,
             **data.summary(),
             "epochs_trained": result.steps * batch_size / len(data.x_train),

@@ -11,7 +11,9 @@ Reports, per setting: PSNR / SSIM (mean ± std) on 50 held-out polyps and 50 hel
 (for "all" also on 50 polyps it trained on, as the seeds scored it); the anomaly ROC AUC of four
 scores (pixel MSE, 1 - SSIM, negative ELBO, KL), the one chosen on the validation split reported
 on the test split; the real-vs-reconstructed CNN's accuracy and AUC; the KL term and the
-reconstruction diversity at the end (is the latent used?); PSNR against training time; and the
+reconstruction diversity at the end (is the latent used?); the same anomaly scoring with the
+untrained network (a floor: the two sources' global image statistics alone separate them well);
+PSNR against training time; and the
 app loop's throughput against a bare training step of the same network, timed in the same process
 before and after training.
 
@@ -76,7 +78,10 @@ KEYS = [
     "normal_reconstruction_diversity", "anomaly_reconstruction_diversity",
     "train_examples_per_second", "bare_step_examples_per_second",
     "bare_step_examples_per_second_before_after", "loop_fraction_of_bare_step",
-] + [f"anomaly_{split}_auc_{score}" for split in ("validation", "test") for score in SCORES]
+] + [
+    f"{prefix}anomaly_{split}_auc_{score}"
+    for prefix in ("", "untrained_") for split in ("validation", "test") for score in SCORES
+] + ["untrained_anomaly_score", "untrained_anomaly_roc_auc", "untrained_anomaly_psnr_mean"]
 
 
 def _pm(r, key, digits):
@@ -156,6 +161,7 @@ def _rows(results):
             _pm(r, "anomaly_psnr", 2), _pm(r, "anomaly_ssim", 3), seen,
             _pm(r, "normal_psnr", 2), _pm(r, "normal_ssim", 3),
             f"{r['anomaly_score']}: {_f(r['anomaly_roc_auc'])}",
+            f"{r.get('untrained_anomaly_score')}: {_f(r.get('untrained_anomaly_roc_auc'))}",
             f"{_f(r['real_vs_reconstructed_accuracy'])} / {_f(r['real_vs_reconstructed_auc'])}",
             f"{_f(r['heldout_normal_kl_loss'], 1)} / {_f(r['normal_reconstruction_diversity'], 2)}",
             f"{reference[0]} / {reference[1]}" if reference else "-",
@@ -169,7 +175,7 @@ def _score_rows(results):
         for score in SCORES:
             rows.append([
                 setting, score, _f(r.get(f"anomaly_validation_auc_{score}")),
-                _f(r.get(f"anomaly_test_auc_{score}")),
+                _f(r.get(f"anomaly_test_auc_{score}")), _f(r.get(f"untrained_anomaly_test_auc_{score}")),
                 {score: "chosen", f"-{score}": "chosen, reversed (low = anomalous)"}.get(r["anomaly_score"], ""),
             ])
     return rows
@@ -217,6 +223,7 @@ def main(argv):
             else:
                 # The budget decides: --epochs is set far beyond what the minutes allow.
                 extra += [f"--max_minutes={FLAGS.minutes}", "--epochs=100000"]
+            extra.append("--untrained_baseline")
             if FLAGS.bare_steps > 0:
                 extra.append(f"--bare_step_benchmark={2 if FLAGS.dry_run else FLAGS.bare_steps}")
             extra += FLAGS.app_flags
@@ -260,19 +267,23 @@ def main(argv):
     header = [
         "setting", "train min", "steps", "epochs", "polyp PSNR (held-out)", "polyp SSIM (held-out)",
         "polyp PSNR / SSIM (trained on)", "normal PSNR (held-out)", "normal SSIM (held-out)",
-        "anomaly score: test AUC", "real-vs-recon acc / AUC", "KL / diversity",
+        "anomaly score: test AUC", "untrained network: test AUC", "real-vs-recon acc / AUC", "KL / diversity",
         "seeds (1000 GPU epochs)",
     ]
     markdown = (
         f"EndoVAE on `{FLAGS.dataset}`, seed {FLAGS.seed}, {budget} per setting. PSNR (dB) / SSIM: "
         "mean ± std over 50 random held-out images. Anomaly AUC: held-out normal vs polyps, with the "
-        "score chosen on the validation split. KL: nats per image on held-out normal images; diversity: "
+        "score chosen on the validation split; 'untrained network': the same scoring before training, "
+        "the floor a trained detector must beat. KL: nats per image on held-out normal images; diversity: "
         "per-pixel std of reconstructions across images / that of the images (0 = every image gets "
         "the same reconstruction).\n\n"
         + harness.markdown_table(header, _rows(results))
         + "\n\nAnomaly scores (ROC AUC, validation split / test split; a reversed score's AUC is 1 - the "
         "listed one):\n\n"
-        + harness.markdown_table(["setting", "score", "validation AUC", "test AUC", ""], _score_rows(results))
+        + harness.markdown_table(
+            ["setting", "score", "validation AUC", "test AUC", "untrained network, test AUC", ""],
+            _score_rows(results),
+        )
         + "\n\nSpeed (images/s): bare train step (one tf.function, one fixed batch; timed before, "
         "after) vs the app's loop (input pipeline, logging, evaluations, checkpoints):\n\n"
         + harness.markdown_table(

@@ -17,6 +17,7 @@ METRIC_KEYS = [
     "anomaly_seen_psnr_mean", "heldout_normal_total_loss", "steps", "wall_seconds", "export_path",
     "anomaly_score", "anomaly_validation_auc_kl", "anomaly_test_auc_elbo", "normal_reconstruction_diversity",
     "bare_step_examples_per_second", "loop_fraction_of_bare_step", "real_vs_reconstructed_threshold",
+    "untrained_anomaly_roc_auc", "untrained_anomaly_test_auc_mse",
 ]
 
 
@@ -30,7 +31,7 @@ def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_d
         "--log_every=1", "--eval_every=2", "--checkpoint_every=2",
         "--num_quality_images=10", "--classifier_epochs=1", "--heldout_loss_images=32",
         "--heldout_fraction=0.05",  # 60 normal + 30 anomalous held-out images: a quick evaluation
-        "--validation_fraction=0.03", "--bare_step_benchmark=1",
+        "--validation_fraction=0.03", "--bare_step_benchmark=1", "--untrained_baseline",
     ]
     completed = subprocess.run(command, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-3000:]
