@@ -268,28 +268,23 @@ class Run:
             f.write(json.dumps(_to_json(record)) + "\n")
 
     # -- training -------------------------------------------------------------------
-    def _make_train_function(self, model):
-        steps = self.config.steps_per_execution
-
-        strategy = getattr(model, "distribute_strategy", None)
-
-        def multi_step(iterator):
-            logs = distribute.run_step(model, next(iterator), strategy)
-            for _ in range(steps - 1):  # unrolled: a few steps per call amortise Python overhead
-                logs = distribute.run_step(model, next(iterator), strategy)
-            return logs
-
-        return tf.function(multi_step, jit_compile=self.config.jit_compile, reduce_retracing=True)
-
     def train(self, model, dataset, callbacks=(), examples_per_step=None, extra_checkpoint_objects=None):
         """Run `model.train_step` over `dataset` until `max_steps`, resuming if possible.
+
+        Each loop iteration is one execution of `steps_per_execution` steps
+        (`_TrainingLoop.execute`): train, check the logs are finite, show
+        progress, then the events that are due: log (`log_every`), evaluate
+        (`eval_every`), checkpoint (`checkpoint_every`, the end, the budget).
 
         Args:
             model: compiled keras.Model whose optimizers are built (see README,
                 "Writing a method").
             dataset: an infinite tf.data.Dataset of training batches.
-            callbacks: keras.callbacks.Callback objects; epoch events fire every
-                `eval_every` steps with epoch index `step // eval_every`.
+            callbacks: keras.callbacks.Callback objects. Every `eval_every` steps
+                those with an `on_evaluate(step, logs)` method (such as
+                `kerasda.callbacks.RunCallback`) get it with the step just
+                trained; plain Keras callbacks get `on_epoch_end` instead, with
+                epoch index `step // eval_every - 1`.
             examples_per_step: images consumed per step, for throughput figures.
             extra_checkpoint_objects: more trackables to save and restore.
 
@@ -303,127 +298,233 @@ class Run:
                 the loop fetches anyway, so it costs no extra device sync per step.
             KeyboardInterrupt: on Ctrl-C or SIGTERM, after a checkpoint.
         """
-        config = self.config
-        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        elapsed_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+        checkpoints = _Checkpoints(self, model, extra_checkpoint_objects)
+        start_step, elapsed_at_start = checkpoints.restore()
+        if start_step >= self.config.max_steps:
+            logging.info("Already trained for %d >= max_steps steps.", start_step)
+        clock = _Clock(elapsed_at_start, self.config.max_seconds)
+        loop = _TrainingLoop(self, model, dataset, callbacks, checkpoints, clock, start_step)
+        step = loop.run()
+        wall = clock.elapsed()
+        throughput = clock.throughput(examples_per_step)
+        self.write_metrics({"steps": step, "wall_seconds": wall, "train_examples_per_second": throughput})
+        return TrainResult(step, wall, throughput, self.read_history())
+
+
+def _make_train_function(model, config):
+    """One `tf.function` running `config.steps_per_execution` train steps (unrolled)."""
+    steps = config.steps_per_execution
+    strategy = getattr(model, "distribute_strategy", None)
+
+    def multi_step(iterator):
+        logs = distribute.run_step(model, next(iterator), strategy)
+        for _ in range(steps - 1):  # unrolled: a few steps per call amortise Python overhead
+            logs = distribute.run_step(model, next(iterator), strategy)
+        return logs
+
+    return tf.function(multi_step, jit_compile=config.jit_compile, reduce_retracing=True)
+
+
+class _Checkpoints:
+    """The run's checkpoints: model (optimizer slots included), step, elapsed seconds, noise states.
+
+    `save` refuses to write non-finite weights: it raises `TrainingDiverged`
+    naming the last step that was saved.
+    """
+
+    def __init__(self, run, model, extra_objects=None):
+        self.run = run
+        self.model = model
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
         # SeedGenerator states are Keras variables outside TF's object graph: save them
         # explicitly so a resumed run continues the noise stream instead of replaying it.
         seed_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
-        checkpoint = tf.train.Checkpoint(
-            model=model,
-            step=step_var,
-            elapsed=elapsed_var,
-            seed_states=seed_states,
-            **(extra_checkpoint_objects or {}),
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, step=self.step, elapsed=self.elapsed, seed_states=seed_states,
+            **(extra_objects or {}),
         )
-        manager = tf.train.CheckpointManager(
-            checkpoint, str(self.checkpoint_dir), max_to_keep=config.max_checkpoints
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(run.checkpoint_dir), max_to_keep=run.config.max_checkpoints
         )
+        self.saved_step = 0
+        self._nonfinite_weight = None
+
+    def restore(self):
+        """Build the optimizer's slots, restore the latest checkpoint; returns (step, elapsed seconds)."""
+        model = self.model
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
             with distribute.scope(getattr(model, "distribute_strategy", None)):  # slots per replica
                 model.optimizer.build(model.trainable_variables)
-        latest = manager.latest_checkpoint or tf.train.latest_checkpoint(str(self.restore_checkpoint_dir))
+        restore_dir = str(self.run.restore_checkpoint_dir)
+        latest = self.manager.latest_checkpoint or tf.train.latest_checkpoint(restore_dir)
         if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d.", latest, int(step_var))
-        start_step = int(step_var)
-        if start_step >= config.max_steps:
-            logging.info("Already trained for %d >= max_steps steps.", start_step)
-        callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
-        train_function = self._make_train_function(model)
-        strategy = getattr(model, "distribute_strategy", None)  # tf.distribute (kerasda.distribute)
-        iterator = iter(distribute.distribute_dataset(dataset, strategy))
-        elapsed_at_start = float(elapsed_var)
-        deadline = None
-        if config.max_seconds is not None:
-            deadline = time.time() + config.max_seconds - elapsed_at_start
-        progbar = ResumedProgbar(config.max_steps, start_step, deadline=deadline)
-        nonfinite_weight = _nonfinite_variable_finder(model.weights)
-        saved_step = start_step
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d.", latest, int(self.step))
+        self.saved_step = int(self.step)
+        self._nonfinite_weight = _nonfinite_variable_finder(model.weights)
+        return int(self.step), float(self.elapsed)
 
-        def diverged(step, what):  # the app prints it (one line), so it is not logged here too
-            return TrainingDiverged(step, what, saved_step, self.output_dir)
+    def diverged(self, step, what):
+        """The error to raise when `what` went non-finite at `step`."""
+        return TrainingDiverged(step, what, self.saved_step, self.run.output_dir)
 
-        def save(step):
-            """Checkpoint `step`, unless a weight went non-finite (then stop)."""
-            nonlocal saved_step
-            bad = nonfinite_weight()
-            if bad is not None:
-                raise diverged(step, f"weight {bad} is NaN or infinite")
-            step_var.assign(step)
-            elapsed_var.assign(elapsed_at_start + time.perf_counter() - t0)
-            path = manager.save(checkpoint_number=step)
-            saved_step = step
-            return path
+    def save(self, step, elapsed_seconds):
+        """Checkpoint `step`, unless a weight went non-finite (then raise `TrainingDiverged`)."""
+        bad = self._nonfinite_weight()
+        if bad is not None:
+            raise self.diverged(step, f"weight {bad} is NaN or infinite")
+        self.step.assign(step)
+        self.elapsed.assign(elapsed_seconds)
+        path = self.manager.save(checkpoint_number=step)
+        self.saved_step = step
+        return path
 
+
+class _Clock:
+    """Training seconds across resumes, the time budget, and throughput (first execution excluded)."""
+
+    def __init__(self, elapsed_at_start, max_seconds=None):
+        self.elapsed_at_start = elapsed_at_start
+        self.max_seconds = max_seconds
+        self._t0 = time.perf_counter()
+        self._timed_since = None  # end of the first execution, which traces and compiles
+        self._timed_until = None
+        self.timed_steps = 0
+
+    def start(self):
+        """Start counting this process's training time (now, not at construction)."""
+        self._t0 = time.perf_counter()
+
+    def elapsed(self):
+        """Seconds trained, this process and the ones before it."""
+        return self.elapsed_at_start + time.perf_counter() - self._t0
+
+    def deadline(self):
+        """The `time.time()` the budget runs out at, or None."""
+        if self.max_seconds is None:
+            return None
+        return time.time() + self.max_seconds - self.elapsed_at_start
+
+    def out_of_time(self):
+        return self.max_seconds is not None and self.elapsed() >= self.max_seconds
+
+    def count(self, steps):
+        """Record an execution of `steps` steps that just ended."""
+        if self._timed_since is None:
+            self._timed_since = time.perf_counter()
+        else:
+            self.timed_steps += steps
+
+    def stop(self):
+        """End the throughput timing (before the final callbacks run)."""
+        self._timed_until = time.perf_counter()
+
+    def throughput(self, examples_per_step):
+        """Examples per second over the timed executions; NaN when unknown."""
+        if self._timed_since is None or not examples_per_step or not self.timed_steps:
+            return float("nan")
+        seconds = (self._timed_until or time.perf_counter()) - self._timed_since
+        return examples_per_step * self.timed_steps / seconds if seconds > 0 else float("nan")
+
+
+class _TrainingLoop:
+    """One call of `Run.train`: the executions from the restored step to the end or the budget."""
+
+    def __init__(self, run, model, dataset, callbacks, checkpoints, clock, start_step):
+        self.owner, self.config, self.model = run, run.config, model
+        self.start_step = start_step
+        self.checkpoints, self.clock = checkpoints, clock
+        self.strategy = getattr(model, "distribute_strategy", None)  # tf.distribute (kerasda.distribute)
+        self.callbacks = keras.callbacks.CallbackList(list(callbacks), model=model)
+        self.train_function = _make_train_function(model, self.config)
+        self.iterator = iter(distribute.distribute_dataset(dataset, self.strategy))
+        self.progbar = ResumedProgbar(self.config.max_steps, start_step, deadline=clock.deadline())
+        self.logs = {}
+
+    def run(self):
+        """Train; returns the last step trained. Ctrl-C and SIGTERM checkpoint, then re-raise."""
+        run = self.owner
         previous_handler = _install_sigterm_handler()
-        step = self.step = start_step
-        t0 = time.perf_counter()
-        self._clock = lambda: elapsed_at_start + time.perf_counter() - t0
-        timed_steps, timed_seconds, t_timed = 0, 0.0, None
-        logs = {}
+        run.step = self.start_step
+        self.clock.start()
+        run._clock = self.clock.elapsed
         try:
-            callback_list.on_train_begin()
-            while step < config.max_steps:
-                n = min(config.steps_per_execution, config.max_steps - step)
-                callback_list.on_train_batch_begin(step)
-                if n == config.steps_per_execution:
-                    logs = train_function(iterator)
-                else:  # the last, partial execution
-                    for _ in range(n):
-                        logs = distribute.run_step(model, next(iterator), strategy)
-                step += n
-                self.step = step
-                if t_timed is None:  # exclude tracing/compilation from throughput
-                    t_timed = time.perf_counter()
-                else:
-                    timed_steps += n
-                logs = {k: float(v) for k, v in logs.items()}
-                nonfinite = [f"{k} = {v}" for k, v in logs.items() if not math.isfinite(v)]
-                if nonfinite:
-                    raise diverged(step, ", ".join(nonfinite))
-                callback_list.on_train_batch_end(step, logs)
-                progbar.stateful_metrics = set(logs)  # trackers are running means already
-                progbar.update(step, list(logs.items())[:6])
-                if step % config.log_every < n or step == config.max_steps:
-                    record = {"step": step, **logs}
-                    self.log_scalars({**logs, **hparams_logging.learning_rates(model)}, step)
-                    self.append_history(record)
-                    model.reset_metrics()
-                if step % config.eval_every < n:
-                    callback_list.on_epoch_end(step // config.eval_every - 1, logs)
-                out_of_time = (
-                    config.max_seconds is not None
-                    and elapsed_at_start + time.perf_counter() - t0 >= config.max_seconds
-                )
-                if out_of_time:
-                    progbar.finish(step, list(logs.items())[:6])
-                    logging.warning("Wall-clock budget of %.0f s reached at step %d.", config.max_seconds, step)
-                if step % config.checkpoint_every < n or step == config.max_steps or out_of_time:
-                    save(step)
-                if out_of_time:
-                    break
+            self.callbacks.on_train_begin()
+            out_of_time = False
+            while run.step < self.config.max_steps and not out_of_time:
+                out_of_time = self.execute(run.step)
         except (KeyboardInterrupt, _Interrupted):
-            path = save(step)
-            logging.warning("Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", step, path)
-            raise KeyboardInterrupt(f"interrupted at step {step}") from None
+            path = self.checkpoints.save(run.step, self.clock.elapsed())
+            logging.warning(
+                "Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", run.step, path
+            )
+            raise KeyboardInterrupt(f"interrupted at step {run.step}") from None
         finally:
-            self._clock = None
+            run._clock = None
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
-        if t_timed is not None:
-            timed_seconds = time.perf_counter() - t_timed
-        callback_list.on_train_end(logs)
-        wall = elapsed_at_start + time.perf_counter() - t0
-        throughput = (
-            examples_per_step * timed_steps / timed_seconds
-            if examples_per_step and timed_steps and timed_seconds > 0
-            else float("nan")
-        )
-        self.write_metrics(
-            {"steps": step, "wall_seconds": wall, "train_examples_per_second": throughput}
-        )
-        return TrainResult(step, wall, throughput, self.read_history())
+        self.clock.stop()
+        self.callbacks.on_train_end(self.logs)
+        return run.step
+
+    def execute(self, step):
+        """One execution after `step`, then the due log, evaluation, checkpoint; True when out of time."""
+        n = min(self.config.steps_per_execution, self.config.max_steps - step)
+        self.callbacks.on_train_batch_begin(step)
+        logs = self.train_steps(n)
+        step = self.owner.step = step + n
+        self.clock.count(n)
+        self.logs = self.finite_logs(step, logs)
+        self.callbacks.on_train_batch_end(step, self.logs)
+        self.progbar.stateful_metrics = set(self.logs)  # trackers are running means already
+        self.progbar.update(step, list(self.logs.items())[:6])
+
+        def due(every):  # `every` divides a step of this execution
+            return step % every < n
+
+        last = step == self.config.max_steps
+        if due(self.config.log_every) or last:
+            self.log(step)
+        if due(self.config.eval_every):
+            self.evaluate(step)
+        out_of_time = self.clock.out_of_time()
+        if out_of_time:
+            self.progbar.finish(step, list(self.logs.items())[:6])
+            logging.warning("Wall-clock budget of %.0f s reached at step %d.", self.config.max_seconds, step)
+        if due(self.config.checkpoint_every) or last or out_of_time:
+            self.checkpoints.save(step, self.clock.elapsed())
+        return out_of_time
+
+    def train_steps(self, n):
+        """`n` train steps: one call of the compiled function, or single steps for the last partial one."""
+        if n == self.config.steps_per_execution:
+            return self.train_function(self.iterator)
+        for _ in range(n):
+            logs = distribute.run_step(self.model, next(self.iterator), self.strategy)
+        return logs
+
+    def finite_logs(self, step, logs):
+        """The step's logs as floats; `TrainingDiverged` if one is NaN or infinite."""
+        logs = {k: float(v) for k, v in logs.items()}
+        nonfinite = [f"{k} = {v}" for k, v in logs.items() if not math.isfinite(v)]
+        if nonfinite:  # the app prints it (one line), so it is not logged here too
+            raise self.checkpoints.diverged(step, ", ".join(nonfinite))
+        return logs
+
+    def log(self, step):
+        """Scalars and learning rates to TensorBoard, a history record; the trackers restart."""
+        self.owner.log_scalars({**self.logs, **hparams_logging.learning_rates(self.model)}, step)
+        self.owner.append_history({"step": step, **self.logs})
+        self.model.reset_metrics()
+
+    def evaluate(self, step):
+        """The evaluation event: `on_evaluate(step, logs)`, or `on_epoch_end` for plain Keras callbacks."""
+        for callback in self.callbacks.callbacks:
+            if hasattr(callback, "on_evaluate"):
+                callback.on_evaluate(step, self.logs)
+            else:
+                callback.on_epoch_end(step // self.config.eval_every - 1, self.logs)
 
 
 def _nonfinite_variable_finder(variables):

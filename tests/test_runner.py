@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from kerasda import export, runner
-from kerasda.callbacks import ClassifierEvaluation, FigureCallback
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback, RunCallback
 from kerasda.data import pipeline
 from kerasda.models.classifiers import build_digits_classifier
 
@@ -132,6 +132,32 @@ def test_train_logs_loss_to_tensorboard_and_decreasing_loss(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert result.examples_per_second > 0
+
+
+def test_evaluation_is_a_named_event_at_the_steps_it_falls_on(tmp_path):
+    # steps_per_execution=3: executions end at 3, 6, 9, 11; eval_every=4 falls inside 4 and 8
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=11, log_every=100, eval_every=4,
+                              steps_per_execution=3)
+    evaluated, epochs = [], []
+
+    class _Evaluated(RunCallback):
+        def on_evaluate(self, step, logs=None):
+            evaluated.append((step, sorted(logs)))
+
+    class _PlainKeras(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append(epoch)
+
+    runner.Run(config).train(_classifier(), _dataset(), callbacks=[_Evaluated(), _PlainKeras()])
+    assert evaluated == [(6, ["accuracy", "loss"]), (9, ["accuracy", "loss"])]
+    assert epochs == [0, 1]  # plain Keras callbacks: epoch index step // eval_every - 1
+
+
+def test_throughput_leaves_out_the_first_execution(tmp_path):
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=1)
+    result = runner.Run(config).train(_classifier(), _dataset(), examples_per_step=8)
+    assert np.isnan(result.examples_per_second)  # one execution: all of it was tracing
+    assert json.loads((tmp_path / "metrics.json").read_text())["train_examples_per_second"] is None
 
 
 def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path):

@@ -1,5 +1,6 @@
-"""Keras callbacks used by the apps (they work with the runner and with model.fit)."""
+"""Keras callbacks used by the apps: `Run.train` calls their `on_evaluate(step)` every `eval_every` steps."""
 
+from kerasda.callbacks.base import RunCallback
 from kerasda.callbacks.evaluation import ClassifierEvaluation
 from kerasda.callbacks.figures import FigureCallback
 from kerasda.callbacks.lambda_scheduler import GradientReversalScheduler

@@ -1,12 +1,11 @@
 """Periodic evaluation of a classifier on labeled test sets (source and target)."""
 
-import keras
-
+from kerasda.callbacks.base import RunCallback
 from kerasda.evaluation import metrics, plots
 
 
-class ClassifierEvaluation(keras.callbacks.Callback):
-    """Log test accuracy every epoch; full metrics and confusion matrices at the end.
+class ClassifierEvaluation(RunCallback):
+    """Log test accuracy at every evaluation; full metrics and confusion matrices at the end.
 
     Target labels are read here, for evaluation only, never by a training step.
 
@@ -33,8 +32,7 @@ class ClassifierEvaluation(keras.callbacks.Callback):
         predicted = metrics.predict_classes(self.predict_fn, x[:n], value_range=self.value_range)
         return float((predicted == y[:n]).mean())
 
-    def on_epoch_end(self, epoch, logs=None):
-        step = (epoch + 1) * self.run.config.eval_every
+    def on_evaluate(self, step, logs=None):
         scalars = {f"eval/{name}_accuracy": self._accuracy(x, y) for name, (x, y) in self.eval_sets.items()}
         self.run.log_scalars(scalars, step)
         self.run.append_history({"step": step, **scalars})

@@ -1,10 +1,10 @@
-"""Refresh a figure every epoch (and at the end), as PNG and TensorBoard image."""
+"""Refresh a figure at every evaluation (and at the end), as PNG and TensorBoard image."""
 
-import keras
+from kerasda.callbacks.base import RunCallback
 
 
-class FigureCallback(keras.callbacks.Callback):
-    """Calls `make_figure()` every epoch and saves it under `name`.
+class FigureCallback(RunCallback):
+    """Calls `make_figure()` at every evaluation and saves it under `name`.
 
     Args:
         run: the `kerasda.runner.Run`.
@@ -20,8 +20,8 @@ class FigureCallback(keras.callbacks.Callback):
         self.make_figure = make_figure
         self._saved_at = None  # step of the last figure, so the end does not repeat it
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._saved_at = (epoch + 1) * self.run.config.eval_every
+    def on_evaluate(self, step, logs=None):
+        self._saved_at = step
         self.run.save_figure(self.make_figure(), self.name, step=self._saved_at)
 
     def on_train_end(self, logs=None):

@@ -26,9 +26,10 @@ import math
 import keras
 import numpy as np
 
+from kerasda.callbacks.base import RunCallback
 from kerasda.data import load_domain, paths, pipeline
 from kerasda.evaluation import plots
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 CLASSIFIER_IMAGE_SHAPE = (32, 32, 3)
 
@@ -331,7 +332,7 @@ def _predict_logits(model, images, batch_size=500):
 
 
 
-class SampleQualityEvaluation(keras.callbacks.Callback):
+class SampleQualityEvaluation(RunCallback):
     """Scores fresh samples every epoch: quality over training time in TensorBoard.
 
     Logs `eval/frechet_distance`, `eval/normalized_entropy`, `eval/max_min_ratio`
@@ -360,8 +361,7 @@ class SampleQualityEvaluation(keras.callbacks.Callback):
         self.seed = seed
         self.history = []
 
-    def on_epoch_end(self, epoch, logs=None):
-        step = (epoch + 1) * self.run.config.eval_every
+    def on_evaluate(self, step, logs=None):
         scores = evaluate_generator(
             self.generate_fn, self.judge, self.latent_dim, self.num_classes, self.num_samples, self.seed
         )
