@@ -20,9 +20,9 @@ from absl import flags
 
 from apps import common
 from kerasda import distribute, export, runner
-from kerasda.callbacks import FigureCallback
+from kerasda.callbacks import FigureCallback, SampleQualityEvaluation
 from kerasda.data import pipeline
-from kerasda.evaluation import generative, plots
+from kerasda.evaluation import digits_judge, gan_figures, plots, sampling
 from kerasda.models import gan_networks
 
 FLAGS = flags.FLAGS
@@ -70,7 +70,7 @@ def _figure_callbacks(run, model, num_classes):
     losses = [name for name in model.tracker_names if name.endswith("loss")]
     callbacks = [
         FigureCallback(
-            run, "samples", lambda: generative.sample_grid_figure(model.generate, grid_noise, grid_labels)
+            run, "samples", lambda: gan_figures.sample_grid_figure(model.generate, grid_noise, grid_labels)
         ),
         FigureCallback(run, "losses", lambda: plots.curves_figure(run.read_history(), losses, "losses")),
         FigureCallback(
@@ -79,21 +79,21 @@ def _figure_callbacks(run, model, num_classes):
         ),
         FigureCallback(
             run, "interpolation",
-            lambda: generative.interpolation_figure(model.generate, path_start, path_end, 10, path_labels),
+            lambda: gan_figures.interpolation_figure(model.generate, path_start, path_end, 10, path_labels),
         ),
     ]
     if conditional:
         column_noise = grid_noise[:10]
         callbacks.append(FigureCallback(
             run, "class_noise_grid",
-            lambda: generative.class_noise_grid_figure(model.generate, column_noise, num_classes),
+            lambda: gan_figures.class_noise_grid_figure(model.generate, column_noise, num_classes),
         ))
     if FLAGS.model == "acgan":
         labels = np.arange(10) % num_classes
         others = (labels + 1 + rng.integers(0, num_classes - 1, len(labels))) % num_classes
         callbacks.append(FigureCallback(
             run, "class_swap_pairs",
-            lambda: generative.class_swap_pairs_figure(model.generate, grid_noise[10:20], labels, others),
+            lambda: gan_figures.class_swap_pairs_figure(model.generate, grid_noise[10:20], labels, others),
         ))
     return callbacks
 
@@ -125,18 +125,18 @@ def main(argv):
         dataset = pipeline.labeled_dataset(x_train, domain.y_train, FLAGS.batch_size, seed=run.data_seed)
     else:
         dataset = pipeline.image_dataset(x_train, FLAGS.batch_size, seed=run.data_seed)
-    classifier, judge_info = generative.load_or_train_digits_classifier(
+    classifier, judge_info = digits_judge.load_or_train_digits_classifier(
         FLAGS.data_dir, FLAGS.cache_dir, epochs=FLAGS.judge_epochs, weights_path=FLAGS.judge_weights
     )
-    judge = generative.DigitsJudge(classifier, domain.x_test)
+    judge = digits_judge.DigitsJudge(classifier, domain.x_test)
     callbacks = _figure_callbacks(run, model, domain.num_classes)
     if FLAGS.eval_samples:
-        callbacks.append(generative.SampleQualityEvaluation(
+        callbacks.append(SampleQualityEvaluation(
             run, judge, model.generate, model.latent_dim, num_classes, FLAGS.eval_samples, FLAGS.seed
         ))
     result = run.train(model, dataset, callbacks=callbacks, examples_per_step=FLAGS.batch_size)
 
-    scores = generative.evaluate_generator(
+    scores = sampling.evaluate_generator(
         model.generate, judge, model.latent_dim, num_classes, FLAGS.num_eval_samples, seed=FLAGS.seed
     )
     path = export.export_signatures(

@@ -1,3 +1,19 @@
-"""Evaluation: classification metrics, embeddings, image quality, generative scores, plots."""
+"""Evaluation: pure metrics and the figures drawn from them (callbacks live in `kerasda.callbacks`).
 
-from kerasda.evaluation import embeddings, generative, image_quality, metrics, plots
+Metrics: `metrics` (classification), `embeddings` (t-SNE, A-distance),
+`image_quality` (PSNR, SSIM, anomaly scores), `frechet`, `class_scores`,
+`digits_judge` (the classifier that scores generated digits), `sampling`.
+Figures: `plots` (shared helpers), `gan_figures`.
+"""
+
+from kerasda.evaluation import (
+    class_scores,
+    digits_judge,
+    embeddings,
+    frechet,
+    gan_figures,
+    image_quality,
+    metrics,
+    plots,
+    sampling,
+)
