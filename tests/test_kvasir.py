@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from kerasda.data import MissingDataError, kvasir
+from kerasda.errors import DataError, FlagError
 
 COUNTS = {"normal-z-line": 5, "normal-pylorus": 4, "normal-cecum": 3, "polyps": 6}
 
@@ -115,15 +116,17 @@ def test_anomalies_enter_training_only_with_train_on_all(kvasir_root, tmp_path):
     assert (everything.x_train[..., 0].max(axis=(1, 2)) >= 245).sum() == len(everything.x_anomaly_train)
     # Held-out images are the same in both settings, so their metrics compare.
     np.testing.assert_array_equal(normal_only.x_anomaly_heldout, everything.x_anomaly_heldout)
-    with pytest.raises(ValueError, match="'some'"):
+    with pytest.raises(FlagError, match="--train_on='some': expected one of normal, all"):
         _load(kvasir_root, tmp_path, train_on="some")
 
 
 def test_class_lists_are_configurable_and_validated(kvasir_root, tmp_path):
     data = _load(kvasir_root, tmp_path, normal_classes=["normal-cecum"], anomaly_classes=["polyps"])
     assert len(data.x_normal_train) + len(data.x_normal_heldout) == 3
-    with pytest.raises(ValueError, match="both normal and anomaly"):
+    with pytest.raises(FlagError, match="--normal_classes and --anomaly_classes both list polyps"):
         _load(kvasir_root, tmp_path, normal_classes=["polyps"], anomaly_classes=["polyps"])
+    with pytest.raises(FlagError, match="expected at least one class folder of each kind"):
+        _load(kvasir_root, tmp_path, normal_classes=["normal-cecum"], anomaly_classes=[])
 
 
 def test_archive_unzipped_one_level_down_is_found(tmp_path):
@@ -162,8 +165,10 @@ def test_bsds500_standin_has_real_normal_crops_and_blob_anomalies(tmp_path):
 
 
 def test_unknown_dataset_spec_is_rejected():
-    with pytest.raises(ValueError, match="'mnist'"):
+    with pytest.raises(FlagError, match="--dataset='mnist' is not a VAE dataset"):
         kvasir.load_vae_dataset("mnist")
+    with pytest.raises(FlagError, match="names no path"):
+        kvasir.load_vae_dataset("folder:")
 
 
 def test_listed_classes_that_are_missing_give_one_warning_naming_them(tmp_path, caplog):
@@ -238,5 +243,56 @@ def test_validation_split_is_disjoint_and_leaves_the_held_out_split_unchanged(tm
     assert len(split.x_normal_train) == 11 and len(plain.x_normal_validation) == 0
     colours = lambda x: {tuple(img[0, 0]) for img in x}  # noqa: E731
     assert not colours(split.x_normal_validation) & (colours(split.x_normal_train) | colours(split.x_normal_heldout))
-    with pytest.raises(ValueError, match="must be < 1"):
+    with pytest.raises(FlagError, match="the sum must be < 1"):
         _load(root, tmp_path, validation_fraction=0.8)
+
+
+def test_split_is_stratified_by_class_and_the_same_for_the_same_seed():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    train, validation, heldout = kvasir.split_by_class(labels, 0.2, 0.1, seed=3)
+    again = kvasir.split_by_class(labels, 0.2, 0.1, seed=3)
+    other = kvasir.split_by_class(labels, 0.2, 0.1, seed=4)
+    for mine, repeat in zip((train, validation, heldout), again):
+        np.testing.assert_array_equal(mine, repeat)
+    assert not np.array_equal(heldout, other[2])
+    assert sorted(np.concatenate([train, validation, heldout]).tolist()) == list(range(100))
+    # every class in proportion: 20% held out, 10% of all for validation
+    assert np.bincount(labels[heldout]).tolist() == [10, 6, 4]
+    assert np.bincount(labels[validation]).tolist() == [5, 3, 2]
+    # the held-out images do not depend on the validation fraction
+    np.testing.assert_array_equal(kvasir.split_by_class(labels, 0.2, 0.0, seed=3)[2], heldout)
+
+
+def test_split_problems_name_the_flag_or_the_class_folder(caplog):
+    labels = np.repeat([0, 1], [10, 1])
+    with pytest.raises(DataError, match=r"Class folder\(s\) polyps \(1\) under k hold fewer than 2"):
+        kvasir.split_by_class(labels, 0.2, 0.0, 0, class_names=("normal-cecum", "polyps"), where="k")
+    with pytest.raises(FlagError, match=r"--heldout_fraction=0.05 holds out 1 of the 20 images"):
+        kvasir.split_by_class(np.repeat([0, 1], 10), 0.05, 0.0, 0)
+    with pytest.raises(FlagError, match=r"--heldout_fraction=1.5: expected a number in \(0, 1\)"):
+        kvasir.split_by_class(np.repeat([0, 1], 10), 1.5, 0.0, 0)
+    with caplog.at_level(logging.WARNING):  # too few images for a validation image per class: none
+        _, validation, _ = kvasir.split_by_class(np.repeat([0, 1, 2], 4), 0.25, 0.1, 0)
+    assert len(validation) == 0 and "no validation split" in caplog.text
+
+
+def test_a_class_with_one_image_or_no_held_out_anomaly_is_a_data_error(tmp_path):
+    root = _write_class_folders(tmp_path / "one", {"normal-cecum": 6, "polyps": 1})
+    with pytest.raises(DataError, match=r"polyps \(1\) under .*one hold fewer than 2 readable images"):
+        _load(root, tmp_path)
+    root = _write_class_folders(tmp_path / "rare", {"normal-cecum": 40, "polyps": 2})
+    with pytest.raises(DataError, match=r"held-out split of .*rare has no anomaly image"):
+        _load(root, tmp_path, heldout_fraction=0.1)
+
+
+def test_unreadable_class_folder_is_a_data_error(kvasir_root, tmp_path, monkeypatch):
+    real_iterdir = type(kvasir_root).iterdir
+
+    def iterdir(self):
+        if self.name == "polyps":
+            raise PermissionError(13, "Permission denied")
+        return real_iterdir(self)
+
+    monkeypatch.setattr(type(kvasir_root), "iterdir", iterdir)
+    with pytest.raises(DataError, match=r"Cannot read class folder .*polyps \(Permission denied\)"):
+        _load(kvasir_root, tmp_path)

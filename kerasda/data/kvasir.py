@@ -9,8 +9,9 @@ The loader reads `<data_dir>/kvasir/<class>/*` (or any root of class folders),
 converts every file to RGB and resizes it to 96x96 (bilinear), skipping files
 that cannot be decoded with one counted warning. Images are kept as uint8 and
 scaled to [0, 1] by the pipeline (`value_range=(0, 1)`). Each class is split
-deterministically into train / validation / held-out (test); anomalous images
-enter training only with `train_on="all"`.
+deterministically into train / validation / held-out (test), stratified by
+class (`sklearn.model_selection.train_test_split(stratify=...)`, seeded);
+anomalous images enter training only with `train_on="all"`.
 
 Listed classes whose folders are missing are dropped with one warning that
 names them, as long as one normal and one anomalous class remain (the offline
@@ -36,8 +37,10 @@ import pathlib
 
 import numpy as np
 from absl import logging
+from sklearn import model_selection
 
 from kerasda.data import cache, folders, paths
+from kerasda.errors import DataError, FlagError
 
 NORMAL_CLASSES = ("normal-z-line", "normal-pylorus", "normal-cecum")
 ANOMALY_CLASSES = ("polyps",)
@@ -99,7 +102,7 @@ class AnomalyImages:
 
     def __post_init__(self):
         if self.train_on not in TRAIN_ON:
-            raise ValueError(f"train_on must be one of {TRAIN_ON}, got {self.train_on!r}.")
+            raise FlagError(f"--train_on={self.train_on!r}: expected one of {', '.join(TRAIN_ON)}.")
         empty = self.x_normal_train[:0]
         if self.x_normal_validation is None:
             self.x_normal_validation = empty
@@ -139,13 +142,16 @@ class AnomalyImages:
 def _check_classes(normal_classes, anomaly_classes):
     normal_classes, anomaly_classes = tuple(normal_classes), tuple(anomaly_classes)
     if not normal_classes or not anomaly_classes:
-        raise ValueError(
-            f"Need at least one normal and one anomaly class, got normal={normal_classes} "
-            f"anomaly={anomaly_classes}."
+        raise FlagError(
+            f"--normal_classes={','.join(normal_classes)} --anomaly_classes={','.join(anomaly_classes)}: "
+            "expected at least one class folder of each kind; name them both (comma-separated)."
         )
     overlap = set(normal_classes) & set(anomaly_classes)
     if overlap:
-        raise ValueError(f"Classes {sorted(overlap)} are listed as both normal and anomaly.")
+        raise FlagError(
+            f"--normal_classes and --anomaly_classes both list {', '.join(sorted(overlap))}; expected each "
+            "class folder in one of them only: remove it from one."
+        )
     return normal_classes, anomaly_classes
 
 
@@ -185,11 +191,21 @@ def resolve_class_root(root, normal_classes, anomaly_classes, dataset="Kvasir", 
     return best, normal, anomaly, missing
 
 
+def _list_dir(folder):
+    """The sorted entries of `folder`; an unreadable folder is a DataError naming it."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise DataError(
+            f"Cannot read class folder {folder} ({error.strerror or error}); check its permissions."
+        ) from error
+
+
 def _listing_signature(class_root, class_names):
     """A hash of file names, sizes and mtimes: the cache key changes when the folders do."""
     digest = hashlib.sha256(str(class_root.resolve()).encode())
     for name in class_names:
-        for path in sorted((class_root / name).iterdir()):
+        for path in _list_dir(class_root / name):
             if path.is_file():
                 stat = path.stat()
                 digest.update(f"{name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -205,7 +221,7 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
     """
     xs, ys, skipped = [], [], []
     for label, name in enumerate(class_names):
-        for path in sorted((class_root / name).iterdir()):
+        for path in _list_dir(class_root / name):
             if not path.is_file():
                 continue
             try:
@@ -217,7 +233,8 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
     empty = [n for i, n in enumerate(class_names) if i not in found]
     if empty:
         raise paths.MissingDataError(
-            f"No readable images in class folder(s) {', '.join(empty)} under {class_root}."
+            f"No readable images in class folder(s) {', '.join(empty)} under {class_root}; add images "
+            "there, or leave the class out of --normal_classes / --anomaly_classes."
         )
     return {
         "x": np.stack(xs),
@@ -226,36 +243,71 @@ def read_classes(class_root, class_names, image_size=IMAGE_SIZE):
     }
 
 
-def split_indices(num, heldout_fraction, seed):
-    """Deterministic (train, held-out) index arrays; at least one of each when num >= 2."""
+def check_fractions(heldout_fraction, validation_fraction=0.0):
+    """Raise a FlagError naming the flag unless the split fractions can work."""
     if not 0.0 < heldout_fraction < 1.0:
-        raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}.")
-    order = np.random.default_rng(seed).permutation(num)
-    num_heldout = int(round(num * heldout_fraction))
-    num_heldout = min(max(num_heldout, 1), num - 1) if num >= 2 else 0
-    return np.sort(order[num_heldout:]), np.sort(order[:num_heldout])
-
-
-def split_three_ways(num, heldout_fraction, validation_fraction, seed):
-    """(train, validation, held-out) index arrays.
-
-    The held-out split is exactly `split_indices`'s, so adding a validation
-    split (carved from the train part, `validation_fraction` of all images)
-    leaves the test images unchanged.
-    """
-    train, heldout = split_indices(num, heldout_fraction, seed)
-    if validation_fraction <= 0.0:
-        return train, train[:0], heldout
+        raise FlagError(f"--heldout_fraction={heldout_fraction}: expected a number in (0, 1).")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise FlagError(f"--validation_fraction={validation_fraction}: expected a number in [0, 1) (0: none).")
     if validation_fraction + heldout_fraction >= 1.0:
-        raise ValueError(
-            f"validation_fraction + heldout_fraction must be < 1, got {validation_fraction} + "
-            f"{heldout_fraction}."
+        raise FlagError(
+            f"--heldout_fraction={heldout_fraction} --validation_fraction={validation_fraction}: the sum must "
+            "be < 1 (training needs the rest); lower one of them."
         )
-    num_validation = min(int(round(num * validation_fraction)), len(train) - 1)
-    if num_validation < 1:
-        return train, train[:0], heldout
-    order = np.random.default_rng(seed + 7919).permutation(len(train))
-    return np.sort(train[order[num_validation:]]), np.sort(train[order[:num_validation]]), heldout
+
+
+def split_by_class(labels, heldout_fraction, validation_fraction, seed, class_names=None, where="the data"):
+    """(train, validation, held-out) index arrays (sorted), stratified by `labels`.
+
+    `sklearn.model_selection.train_test_split(stratify=labels)` holds out
+    `heldout_fraction` of the images (rounded up, in every class's proportion),
+    then takes `round(len(labels) * validation_fraction)` of the rest, also
+    stratified, as validation. The held-out split does not depend on
+    `validation_fraction`, and both are the same for the same labels and seed.
+    A validation split too small to give every class an image is skipped (empty,
+    with a warning).
+
+    Args:
+        labels: int class id per image.
+        heldout_fraction, validation_fraction: fractions of all images.
+        seed: int >= 0.
+        class_names: names of the class ids, for messages.
+        where: the folder, for messages.
+    """
+    check_fractions(heldout_fraction, validation_fraction)
+    labels = np.asarray(labels)
+    indices = np.arange(len(labels))
+    ids, counts = np.unique(labels, return_counts=True)
+    name = (lambda i: class_names[i]) if class_names is not None else str
+    small = [f"{name(int(i))} ({c})" for i, c in zip(ids, counts) if c < 2]
+    if small:
+        raise DataError(
+            f"Class folder(s) {', '.join(small)} under {where} hold fewer than 2 readable images; expected at "
+            "least 2 per class (one to train on, one held out). Add images or leave the class out."
+        )
+    num_heldout = int(np.ceil(heldout_fraction * len(labels)))
+    if num_heldout < len(ids) or len(labels) - num_heldout < len(ids):
+        raise FlagError(
+            f"--heldout_fraction={heldout_fraction} holds out {num_heldout} of the {len(labels)} images under "
+            f"{where}; expected at least one image of each of the {len(ids)} classes in both the held-out and "
+            "the training part: change --heldout_fraction or add images."
+        )
+    train, heldout = model_selection.train_test_split(
+        indices, test_size=heldout_fraction, stratify=labels, random_state=seed
+    )
+    validation = train[:0]
+    num_validation = int(round(len(labels) * validation_fraction))
+    if num_validation > 0:
+        if num_validation >= len(ids) and len(train) - num_validation >= len(ids):
+            train, validation = model_selection.train_test_split(
+                train, test_size=num_validation, stratify=labels[train], random_state=seed + 1
+            )
+        else:
+            logging.warning(
+                "--validation_fraction=%g gives %d of %d images under %s, fewer than one per class (%d "
+                "classes): no validation split.", validation_fraction, num_validation, len(labels), where, len(ids),
+            )
+    return np.sort(train), np.sort(validation), np.sort(heldout)
 
 
 def load_anomaly_folders(
@@ -280,20 +332,22 @@ def load_anomaly_folders(
         normal_classes, anomaly_classes: class folder names of each kind; missing
             ones are dropped with one warning (see `resolve_class_root`).
         image_size: images are resized to image_size x image_size x 3 (bilinear).
-        heldout_fraction: fraction of each class held out from training (the test split).
+        heldout_fraction: fraction of the images held out from training (the test
+            split), stratified by class (see `split_by_class`).
         train_on: "normal" (anomaly detection) or "all" (normal + anomaly train splits).
-        seed: seed of the train / validation / held-out split (per class, so proportions hold).
+        seed: seed of the train / validation / held-out split.
         cache_dir, use_cache: decoded arrays are cached as .npz, keyed by the
             folder listing, so a second run skips decoding thousands of JPEGs.
-        validation_fraction: fraction of each class moved from train to a
-            validation split (0: none); the held-out split does not change.
+        validation_fraction: fraction of the images moved from train to a
+            validation split, stratified by class (0: none); the held-out split does not change.
         mask_box: None, or (top, right) fractions: `neutralise_scope_guide`
             paints that lower-left box black in every image (after the cache,
             which keeps the raw pixels).
     """
     normal_classes, anomaly_classes = _check_classes(normal_classes, anomaly_classes)
     if train_on not in TRAIN_ON:
-        raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}.")
+        raise FlagError(f"--train_on={train_on!r}: expected one of {', '.join(TRAIN_ON)}.")
+    check_fractions(heldout_fraction, validation_fraction)
     display_name = "Kvasir" if name == "kvasir" else (name or pathlib.Path(root).name)
     class_root, normal_classes, anomaly_classes, missing = resolve_class_root(
         root, normal_classes, anomaly_classes, display_name, missing_hint
@@ -319,15 +373,20 @@ def load_anomaly_folders(
     if mask_box:
         x = neutralise_scope_guide(x, tuple(mask_box))
 
-    parts = {kind: ([], [], []) for kind in ("normal", "anomaly")}  # train, validation, held-out
-    for label, class_name in enumerate(class_names):
-        indices = np.flatnonzero(y == label)
-        # A per-class seed offset keeps each class's split independent of the others.
-        splits = split_three_ways(len(indices), heldout_fraction, validation_fraction, seed + label)
-        kind = "normal" if class_name in normal_classes else "anomaly"
-        for part, split in zip(parts[kind], splits):
-            part.append(indices[split])
-    take = {kind: [x[np.concatenate(part)] for part in kind_parts] for kind, kind_parts in parts.items()}
+    splits = split_by_class(y, heldout_fraction, validation_fraction, seed, class_names, class_root)
+    is_normal = np.isin(y, [class_names.index(c) for c in normal_classes])
+    take = {
+        kind: [x[split[mask[split]]] for split in splits]  # train, validation, held-out
+        for kind, mask in (("normal", is_normal), ("anomaly", ~is_normal))
+    }
+    for kind, (train, _, heldout) in take.items():
+        if not len(heldout) or (kind == "normal" and not len(train)):
+            part, change = ("held-out", "raise") if not len(heldout) else ("training", "lower")
+            raise DataError(
+                f"The {part} split of {class_root} has no {kind} image ({len(y)} images, "
+                f"--heldout_fraction={heldout_fraction}); expected at least one: add {kind} images or {change} "
+                "--heldout_fraction."
+            )
     images = AnomalyImages(
         name=name or class_root.name,
         x_normal_train=take["normal"][0],
@@ -488,10 +547,12 @@ def load_vae_dataset(spec, data_dir=None, normal_classes=None, anomaly_classes=N
             **kwargs,
         )
     if spec.startswith("folder:"):
+        if not spec[len("folder:") :].strip():
+            raise FlagError(f"--dataset={spec} names no path; expected folder:<root of class folders>.")
         return load_anomaly_folders(
             spec[len("folder:") :],
             normal_classes=normal_classes or NORMAL_CLASSES,
             anomaly_classes=anomaly_classes or ANOMALY_CLASSES,
             **kwargs,
         )
-    raise ValueError(f"Unknown VAE dataset {spec!r}: use one of {DATASETS}.")
+    raise FlagError(f"--dataset={spec!r} is not a VAE dataset; expected one of {', '.join(DATASETS)}.")
