@@ -20,6 +20,21 @@ def test_psnr_of_a_constant_offset_is_hand_computed():
     assert np.isinf(iq.psnr_per_image(x, x)).all()
 
 
+def test_psnr_matches_skimage_tf_image_psnr_and_the_mse_formula():
+    from skimage.metrics import peak_signal_noise_ratio
+
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 12, 12, 3)).astype(np.float32)
+    r = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    psnr = iq.psnr_per_image(x, r)
+    mse = np.mean(np.square(x.astype(np.float64) - r), axis=(1, 2, 3))
+    np.testing.assert_allclose(psnr, 10 * np.log10(1 / mse), rtol=1e-12)  # the formula used before
+    np.testing.assert_allclose(psnr, [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, r)],
+                               rtol=1e-6)
+    np.testing.assert_allclose(psnr, tf.image.psnr(x, r, max_val=1.0).numpy(), rtol=1e-5)
+    assert 20 < psnr.min() and psnr.max() < 30  # noise of std 0.05: about 26 dB
+
+
 def test_uint8_and_unit_float_inputs_agree():
     x = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
     r = np.clip(x.astype(int) + 10, 0, 255).astype(np.uint8)

@@ -1,5 +1,6 @@
 """Evaluation: pure metrics and the figures drawn from them (callbacks live in `kerasda.callbacks`).
 
+Inference: `inference.predict` (batched `model.predict`, for functions too).
 Metrics: `metrics` (classification), `embeddings` (t-SNE, A-distance),
 `image_quality` (PSNR, SSIM, anomaly scores), `frechet`, `class_scores`,
 `digits_judge` (the classifier that scores generated digits), `sampling`.
@@ -13,6 +14,7 @@ from kerasda.evaluation import (
     frechet,
     gan_figures,
     image_quality,
+    inference,
     metrics,
     plots,
     sampling,

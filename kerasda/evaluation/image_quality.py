@@ -1,7 +1,7 @@
 """How well a VAE reconstructs images, and what that says about anomalies.
 
 - PSNR and SSIM (mean, std) between images and their reconstructions, with
-  scikit-image on [0, 1] floats. SSIM uses the settings of Wang et al. (2004):
+  `skimage.metrics` on [0, 1] floats. SSIM uses the settings of Wang et al. (2004):
   Gaussian 11x11 window, sigma 1.5, population covariance, averaged over RGB.
 - Anomaly detection: a VAE trained on normal images reconstructs anomalies
   worse, so the per-image reconstruction error is an anomaly score; its ROC AUC
@@ -27,7 +27,7 @@ from skimage import metrics as sk_image_metrics  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
 
 from kerasda.data import pipeline  # noqa: E402
-from kerasda.evaluation import plots  # noqa: E402
+from kerasda.evaluation import inference, plots  # noqa: E402
 
 VALUE_RANGE = (0.0, 1.0)  # the VAE's input and output range
 
@@ -51,28 +51,29 @@ def _check_pairs(images, reconstructions):
 
 
 def reconstruct_images(reconstruct_fn, x, batch_size=128):
-    """Reconstructions ([0, 1] float32) of uint8 or [0, 1] images, batched.
+    """Reconstructions ([0, 1] float32) of uint8 or [0, 1] images, batched (`inference.predict`).
 
     `reconstruct_fn` maps a float32 batch in [0, 1] to its reconstruction, e.g.
     `vae.reconstruct` or an exported signature.
     """
-    x = np.asarray(x)
-    predict = tf.function(
-        reconstruct_fn, input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)]
-    )
-    outputs = [
-        predict(tf.constant(_as_unit_float(x[start : start + batch_size]))).numpy()
-        for start in range(0, len(x), batch_size)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, *x.shape[1:]), np.float32)
+    x = _as_unit_float(x)
+    if not len(x):
+        return np.zeros(x.shape, np.float32)
+    return np.asarray(inference.predict(reconstruct_fn, x, batch_size), np.float32)
 
 
 def psnr_per_image(images, reconstructions):
     """Peak signal-to-noise ratio in dB of each pair (data range 1); inf for identical images."""
     images, reconstructions = _check_pairs(images, reconstructions)
-    mse = np.mean(np.square(images.astype(np.float64) - reconstructions), axis=(1, 2, 3))
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(1.0 / mse)
+    with np.errstate(divide="ignore"):  # identical images: mse 0, PSNR inf
+        return np.array(
+            [
+                sk_image_metrics.peak_signal_noise_ratio(
+                    image.astype(np.float64), reconstruction.astype(np.float64), data_range=1.0
+                )
+                for image, reconstruction in zip(images, reconstructions)
+            ]
+        )
 
 
 def ssim_per_image(images, reconstructions):
@@ -147,16 +148,11 @@ def anomaly_scores(images, reconstructions, model_scores=None):
 
 def model_anomaly_scores(vae, x, batch_size=128):
     """`vae.per_image_scores` over uint8 / [0, 1] images, batched: {"elbo", "kl"} -> [N]."""
-    x = np.asarray(x)
-    score = tf.function(
-        vae.per_image_scores, input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)]
-    )
-    parts = {"elbo": [], "kl": []}
-    for start in range(0, len(x), batch_size):
-        values = score(tf.constant(_as_unit_float(x[start : start + batch_size])))
-        for name in parts:
-            parts[name].append(values[name].numpy())
-    return {name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()}
+    x = _as_unit_float(x)
+    if not len(x):
+        return {"elbo": np.zeros(0), "kl": np.zeros(0)}
+    scores = inference.predict(vae.per_image_scores, x, batch_size)
+    return {name: np.asarray(scores[name]) for name in ("elbo", "kl")}
 
 
 def with_reversed(scores):

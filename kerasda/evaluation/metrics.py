@@ -1,12 +1,10 @@
 """Classification metrics on held-out test sets: accuracy, macro P/R/F1, confusion matrix."""
 
-import weakref
-
 import numpy as np
-import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
 from kerasda.data import pipeline
+from kerasda.evaluation import inference
 
 
 def classification_metrics(y_true, y_pred, num_classes):
@@ -28,31 +26,15 @@ def classification_metrics(y_true, y_pred, num_classes):
     }
 
 
-_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
-
-
-def _predict_function(model_or_fn):
-    """One traced inference function per model, so periodic evaluation never retraces."""
-    try:
-        return _PREDICT_FUNCTIONS[model_or_fn]
-    except (KeyError, TypeError):
-        pass
-    predict = tf.function(lambda images: model_or_fn(images, training=False), reduce_retracing=True)
-    try:
-        _PREDICT_FUNCTIONS[model_or_fn] = predict
-    except TypeError:  # not weak-referenceable: use it uncached
-        pass
-    return predict
-
-
 def predict_logits(model_or_fn, x_uint8, batch_size=512, value_range=(-1.0, 1.0)):
-    """Logits of a model (or any images -> logits function) over uint8 images, batched."""
-    predict = _predict_function(model_or_fn)
-    outputs = []
-    for start in range(0, len(x_uint8), batch_size):
-        images = pipeline.to_model_range(x_uint8[start : start + batch_size], value_range)
-        outputs.append(predict(tf.constant(images)).numpy())
-    return np.concatenate(outputs)
+    """Logits of a model (or any images -> logits function) over uint8 images, batched.
+
+    Through `keras.Model.predict` (see `kerasda.evaluation.inference`); images
+    are scaled to `value_range` batch by batch.
+    """
+    return inference.predict(
+        model_or_fn, x_uint8, batch_size, preprocess=lambda images: pipeline.scale_images(images, value_range)
+    )
 
 
 def predict_classes(model_or_fn, x_uint8, batch_size=512, value_range=(-1.0, 1.0)):

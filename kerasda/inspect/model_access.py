@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasda.evaluation import inference
 from kerasda.layers.standardization import PerImageStandardization
 from kerasda.models import classifiers
 
@@ -61,12 +62,11 @@ class Classifier:
             raise ValueError(f"value_range must be (low, high) with low < high, got {self.value_range}.")
 
     def predict_classes(self, images, batch_size=512):
-        """Argmax class of each image (numpy in, numpy out), batched."""
-        out = [
-            np.argmax(self.scores(tf.constant(images[i : i + batch_size], tf.float32)).numpy(), axis=-1)
-            for i in range(0, len(images), batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0,), np.int64)
+        """Argmax class of each image (numpy in, numpy out), batched (`inference.predict`)."""
+        images = np.asarray(images, np.float32)
+        if not len(images):
+            return np.zeros((0,), np.int64)
+        return np.argmax(inference.predict(self.scores, images, batch_size), axis=-1)
 
 
 def from_keras(model, value_range=(-1.0, 1.0), name=None):
