@@ -3,8 +3,14 @@
 import functools
 import json
 import math
+import os
 import pathlib
+import re
+import shutil
+import signal
 import sys
+import threading
+import traceback
 
 from absl import app, flags, logging
 
@@ -18,6 +24,9 @@ FLAGS = flags.FLAGS
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 USER_ERROR_EXIT_CODE = 2
+# What a shell reports for a process killed by the signal (128 + its number): the same status whether
+# the signal killed the process or run_app caught it, checkpointed and exited.
+INTERRUPT_EXIT_CODES = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 
 flags.DEFINE_bool(
     "verbose", False,
@@ -28,13 +37,16 @@ flags.DEFINE_bool(
 # Flag checks run before any work (see `check_flags`); a rule applies to every app that defines the flag.
 _AT_LEAST_ONE = ("batch_size", "max_steps", "log_every", "eval_every", "checkpoint_every",
                  "steps_per_execution", "source_batch_size", "discriminator_units", "nz", "ngf", "ndf",
-                 "latent_dim")
+                 "latent_dim", "retries", "num_images", "num_figure_images", "attack_max_steps",
+                 "head_epochs")
 _AT_LEAST_ZERO = ("seed", "source_only_steps", "source_steps", "tsne_examples", "pad_examples",
                   "eval_samples", "num_eval_samples", "judge_epochs", "classifier_epochs",
-                  "num_quality_images", "heldout_loss_images", "epochs", "num_examples")
+                  "num_quality_images", "heldout_loss_images", "epochs", "num_examples", "num_train",
+                  "num_test", "smoothgrad_samples")
 _POSITIVE = ("learning_rate", "source_learning_rate", "discriminator_learning_rate",
-             "target_encoder_learning_rate", "lr_d", "lr_g", "max_minutes")
-_FRACTION = ("momentum", "beta_1", "beta1", "label_smoothing")  # in [0, 1)
+             "target_encoder_learning_rate", "lr_d", "lr_g", "max_minutes", "fine_tune_learning_rate",
+             "attack_step_size", "vis_learning_rate")
+_FRACTION = ("momentum", "beta_1", "beta1", "label_smoothing", "validation_fraction")  # in [0, 1)
 FLAG_RULES = {
     **{name: (lambda v: v >= 1, "an integer >= 1") for name in _AT_LEAST_ONE},
     **{name: (lambda v: v >= 0, "a number >= 0") for name in _AT_LEAST_ZERO},
@@ -62,6 +74,12 @@ def check_flags(values=None):
         value = values.get(name)
         if value is not None and not valid(value):
             raise errors.FlagError(f"--{name}={value}: expected {expected}.")
+    heldout, held_for_validation = values.get("heldout_fraction"), values.get("validation_fraction")
+    if heldout is not None and held_for_validation is not None and heldout + held_for_validation >= 1:
+        raise errors.FlagError(
+            f"--heldout_fraction={heldout} --validation_fraction={held_for_validation}: expected a sum < 1 "
+            "(both are fractions of every class, and training needs the rest)."
+        )
     tsne, pad = values.get("tsne_examples"), values.get("pad_examples")
     if tsne is not None and pad is not None and (tsne or pad):
         if tsne < TSNE_MIN_EXAMPLES or pad < PAD_MIN_EXAMPLES:
@@ -71,13 +89,23 @@ def check_flags(values=None):
             )
 
 
-def check_paths(values=None):
-    """Raise a UserError for a domain, data folder or output folder that cannot work. Writes nothing."""
+def check_paths(values=None, writes_data_dir=False):
+    """Raise a UserError for a domain, data folder or output folder that cannot work. Writes nothing.
+
+    Args:
+        values: {flag name: value}; default: the parsed FLAGS.
+        writes_data_dir: the app fills --data_dir (apps.prepare_data): it must be
+            writable rather than exist.
+    """
     values = _flag_values() if values is None else values
     for name in ("source", "target", "domain"):
         if values.get(name) is not None:
             registry.check_spec(values[name], f"--{name}")
-    if values.get("data_dir") and not values.get("download"):  # --download creates it
+    if writes_data_dir:
+        for name in ("data_dir", "download_dir"):
+            if values.get(name):
+                validation.check_writable_dir(values[name], f"--{name}")
+    elif values.get("data_dir") and not values.get("download"):  # --download creates it
         data_dir = pathlib.Path(values["data_dir"]).expanduser()
         if not data_dir.is_dir():
             what = "is not a folder" if data_dir.exists() else "does not exist"
@@ -100,29 +128,209 @@ def one_line(error):
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def run_app(main):
-    """`absl.app.run(main)`, with the flag and path checks first and user errors printed cleanly.
+class _SignalWatch:
+    """Turns SIGTERM into `errors.Terminated` and records which signals reached the process.
+
+    The runner installs its own SIGTERM handler while it trains (it checkpoints
+    and raises KeyboardInterrupt, as for Ctrl-C); Python's wakeup fd still
+    receives the number of every signal that arrives, whichever handler runs,
+    so the exit status can tell Ctrl-C from SIGTERM. Does nothing off the main thread.
+    """
+
+    def __init__(self):
+        self._read_fd = self._write_fd = None
+        self._previous_wakeup_fd = -1
+        self._previous_sigterm = None
+        self._seen = set()
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def _on_sigterm(self, signum, frame):
+        del frame
+        self._seen.add(signum)
+        raise errors.Terminated(f"received signal {signum}")
+
+    def signals(self):
+        """The numbers of the signals received so far."""
+        if self._read_fd is not None:
+            try:
+                self._seen.update(os.read(self._read_fd, 1024))
+            except BlockingIOError:
+                pass
+        return self._seen
+
+    def __exit__(self, *exc_info):
+        if self._read_fd is None:
+            return False
+        previous = self._previous_sigterm  # None: a handler not set from Python
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+        self._read_fd = self._write_fd = None
+        return False
+
+
+def _run_in_traceback(tb):
+    """The innermost `runner.Run` held by a frame of `tb` (the run the error stopped), or None."""
+    found = None
+    for frame, _ in traceback.walk_tb(tb):
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, runner.Run):
+                found = value
+    return found
+
+
+BEFORE_TRAINING = "Interrupted before training started; nothing to resume: rerun the same command to start again."
+
+
+def _saved_by_runner(error):
+    """The match of "interrupted at step N" in the runner's KeyboardInterrupt (raised after it saved step N), or None."""
+    return re.search(r"interrupted at step (\d+)", str(error))
+
+
+def interrupted_message(error, run, output_dir_flag, training_app=True):
+    """The one line printed for Ctrl-C / SIGTERM.
+
+    Args:
+        error: the KeyboardInterrupt; the runner's reads "interrupted at step N"
+            once it has saved the checkpoint of step N.
+        run: the `runner.Run` the interrupt stopped, or None.
+        output_dir_flag: --output_dir as given (None: the run folder is a new
+            timestamped one, so resuming needs it named).
+        training_app: whether the app trains (has a run folder to resume).
+    """
+    match = _saved_by_runner(error)
+    if run is None:
+        if training_app and match is None:
+            return BEFORE_TRAINING
+        if not training_app:
+            return "Interrupted; rerun the same command to start again."
+    rerun = "rerun the same command"
+    if run is not None and not output_dir_flag:
+        rerun += f" with --output_dir={run.output_dir}"
+    where = f" in {run.output_dir / 'checkpoints'}" if run is not None else ""
+    if match is not None:
+        return f"Interrupted at step {match.group(1)}; the checkpoint is saved{where}: {rerun} to resume."
+    step = getattr(run, "step", None)
+    at = f" at step {step}" if step is not None else ""
+    return f"Interrupted{at}, outside the training loop: {rerun} to continue from the last checkpoint{where}."
+
+
+def _holds_only_setup(folder):
+    """True if `folder` holds nothing a run produced: flags.json, empty folders, TensorBoard event files."""
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            continue
+        if path.parent == folder and path.name == "flags.json":
+            continue
+        if path.parent.name == "tensorboard" and "tfevents" in path.name:
+            continue
+        return False
+    return True
+
+
+def _existing_output_folders(values):
+    """Absolute folders that exist before the app runs, among those a run folder could be created in."""
+    output_dir = values.get("output_dir")
+    if output_dir:
+        path = pathlib.Path(output_dir).expanduser().absolute()
+        return {p for p in (path, *path.parents) if p.is_dir()}
+    runs = pathlib.Path("runs").absolute()
+    existing = {runs, *runs.parents} if runs.is_dir() else set(runs.parents)
+    if runs.is_dir():
+        for app_folder in (p for p in runs.iterdir() if p.is_dir()):
+            existing.add(app_folder)
+            existing.update(p for p in app_folder.iterdir() if p.is_dir())
+    return existing
+
+
+def remove_unused_run_folder(run, existing_before):
+    """Delete the folder of `run` if this process created it and it holds nothing a run produced.
+
+    A bad input found after `runner.Run` set its folder up (data arrays are
+    checked as they load) must not leave an empty run folder behind. A folder
+    that existed before (a run being resumed) is never touched; nor are its
+    checkpoints, history or figures.
+
+    Args:
+        run: the `runner.Run`.
+        existing_before: the folders that existed before the app ran
+            (`_existing_output_folders`).
+    """
+    folder = pathlib.Path(run.output_dir).expanduser().absolute()
+    if not existing_before or folder in existing_before or not folder.is_dir() or not _holds_only_setup(folder):
+        return False
+    writer = getattr(run, "writer", None)
+    if writer is not None:
+        writer.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in folder.parents:  # e.g. runs/<app>/ when this run created it
+        if parent in existing_before or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
+    return True
+
+
+def run_app(main, writes_data_dir=False):
+    """`absl.app.run(main)`, with the flag and path checks first, and user errors and interrupts printed cleanly.
 
     A `kerasda.errors.UserError` (bad flag, file, folder or array) prints
-    `error: <message>` as one line on stderr and exits with status 2; with
-    --verbose it raises with its traceback. Any other exception is a bug and
-    keeps its traceback.
+    `error: <message>` as one line on stderr and exits with status 2; a run
+    folder the app created before finding the error is removed if it holds
+    nothing but its set-up. Ctrl-C and SIGTERM print one line (the step whose
+    checkpoint the runner saved, and how to resume) and exit with status 130 and
+    143. With --verbose both print their traceback too. Any other exception is
+    a bug and keeps its traceback.
+
+    Args:
+        main: the app's main(argv).
+        writes_data_dir: the app fills --data_dir (see `check_paths`).
     """
 
     @functools.wraps(main)
     def checked_main(argv):
         if not FLAGS.verbose:
             apps.quiet_python_logs()
-        try:
-            check_flags()
-            check_paths()
-            return main(argv)
-        except errors.UserError as error:
-            if FLAGS.verbose:
-                raise
-            sys.stderr.flush()
-            print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
-            sys.exit(USER_ERROR_EXIT_CODE)
+        values = _flag_values()
+        training_app = "max_steps" in values  # it sets up a runner.Run folder
+        existing_before = _existing_output_folders(values)
+        with _SignalWatch() as watch:
+            try:
+                check_flags(values)
+                check_paths(values, writes_data_dir=writes_data_dir)
+                return main(argv)
+            except errors.UserError as error:
+                run = _run_in_traceback(error.__traceback__)
+                if run is not None:
+                    remove_unused_run_folder(run, existing_before)
+                if FLAGS.verbose:
+                    raise
+                sys.stderr.flush()
+                print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+                sys.exit(USER_ERROR_EXIT_CODE)
+            except KeyboardInterrupt as error:  # Ctrl-C, SIGTERM (errors.Terminated or the runner's)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
+                terminated = isinstance(error, errors.Terminated) or signal.SIGTERM in watch.signals()
+                run = _run_in_traceback(error.__traceback__)
+                if run is not None and not _saved_by_runner(error) and remove_unused_run_folder(run, existing_before):
+                    message = BEFORE_TRAINING  # nothing worth resuming was written; nor is the folder left
+                else:
+                    message = interrupted_message(error, run, values.get("output_dir"), training_app)
+                if FLAGS.verbose:
+                    traceback.print_exc()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                print(message, file=sys.stderr, flush=True)
+                sys.exit(INTERRUPT_EXIT_CODES[signal.SIGTERM if terminated else signal.SIGINT])
 
     app.run(checked_main)
 

@@ -19,7 +19,8 @@ from absl import flags
 
 from apps import common
 from kerasda.data import load_domain, pipeline
-from kerasda.errors import DataError, FlagError
+from kerasda import validation
+from kerasda.errors import DataError
 from kerasda.evaluation import metrics, plots
 
 flags.DEFINE_string("model", None, "Path of an exported SavedModel version folder.", required=True)
@@ -56,13 +57,7 @@ def load_classifier(model):
 
     The loaded object is returned too: the signature needs it alive.
     """
-    path = pathlib.Path(model).expanduser()
-    if not (path / "saved_model.pb").is_file():
-        versions = sorted(
-            (p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v)
-        )
-        hint = f"; it holds versions {', '.join(versions)}: pass --model={path / versions[-1]}" if versions else ""
-        raise FlagError(f"--model={path} is not a SavedModel folder (no saved_model.pb){hint}.")
+    path = validation.check_model_path(model, "--model", keras_file=False)
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as error:  # TF raises several types for damaged SavedModels

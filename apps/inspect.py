@@ -12,9 +12,13 @@ import datetime
 import pathlib
 
 import numpy as np
-from absl import app, flags, logging
+import tensorflow as tf
+from absl import flags, logging
 
+from apps import common
+from kerasda import validation
 from kerasda.data import load_domain, pipeline
+from kerasda.errors import DataError, FlagError, UserError
 from kerasda.inspect import inspection, load_classifier
 from kerasda.inspect.class_visualisation import VisualisationConfig
 
@@ -45,15 +49,18 @@ FLAGS = flags.FLAGS
 
 
 def config_from_flags():
+    """The InspectionConfig of the flags; a FlagError names the first list flag that cannot be read."""
+    epsilons = validation.parse_numbers(FLAGS.epsilons, "epsilons", float, minimum=0)
+    fgsm_steps = validation.parse_numbers(FLAGS.fgsm_steps, "fgsm_steps", int, minimum=1)
     return inspection.InspectionConfig(
-        modes=tuple(FLAGS.modes),
+        modes=validation.check_choices(FLAGS.modes, "modes", inspection.MODES),
         num_figure_images=FLAGS.num_figure_images,
         smoothgrad_samples=FLAGS.smoothgrad_samples,
         noise_level=FLAGS.noise_level,
         attack_step_size=FLAGS.attack_step_size,
         attack_max_steps=FLAGS.attack_max_steps,
-        epsilons=tuple(float(e) for e in FLAGS.epsilons),
-        fgsm_steps=tuple(int(s) for s in FLAGS.fgsm_steps),
+        epsilons=tuple(epsilons),
+        fgsm_steps=tuple(fgsm_steps),
         visualisation=VisualisationConfig(
             iterations=FLAGS.vis_iterations, learning_rate=FLAGS.vis_learning_rate, l2_weight=FLAGS.vis_l2_weight,
             jitter=FLAGS.vis_jitter, blur_every=FLAGS.vis_blur_every, blur_sigma=FLAGS.vis_blur_sigma, seed=FLAGS.seed,
@@ -68,10 +75,27 @@ def test_subset(domain, count, seed):
     return domain.x_test[order], domain.y_test[order]
 
 
+def load_model_from_flags():
+    """The --model classifier; a path, kind or file that cannot work is a UserError naming --model."""
+    path = validation.check_model_path(FLAGS.model, "--model")
+    if path.suffix == ".keras" and FLAGS.score == "log_probabilities":
+        raise FlagError(f"--model={path} --score=log_probabilities: a .keras model gives logits; use "
+                        "--score=auto or logits, or pass a SavedModel export.")
+    try:
+        return load_classifier(str(path), score=FLAGS.score)
+    except UserError:
+        raise
+    except (OSError, ValueError, tf.errors.OpError) as error:  # damaged, foreign or not a classifier
+        raise DataError(
+            f"--model={path} cannot be loaded as a classifier ({type(error).__name__}: {error}); expected an "
+            "export of apps.train_* (images -> probabilities) or a .keras classifier."
+        ) from error
+
+
 def main(argv):
     del argv
     config = config_from_flags()
-    classifier = load_classifier(FLAGS.model, score=FLAGS.score)
+    classifier = load_model_from_flags()
     size = classifier.image_shape[0]
     domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=size)
     x, y = test_subset(domain, FLAGS.num_images, FLAGS.seed)
@@ -93,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

@@ -11,8 +11,9 @@ machine without network, each failure says which file to place where.
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from apps import common
 from kerasda import errors
 from kerasda.data import download
 
@@ -31,10 +32,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    try:
-        names = download.select(FLAGS.datasets)
-    except errors.FlagError as error:
-        raise app.UsageError(str(error)) from error
+    names = download.select(FLAGS.datasets)  # a FlagError: run_app prints it in one line
     failed = []
     for name in names:
         try:
@@ -55,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main, writes_data_dir=True)

@@ -17,8 +17,11 @@ import pathlib
 
 import keras
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
+from apps import common
+from kerasda import validation
+from kerasda.errors import DataError, FlagError, UserError
 from kerasda.inspect import figures, model_access, transfer
 
 flags.DEFINE_string("backbone", None, "Digits export folder, .keras file, or keras:<ApplicationName>.", required=True)
@@ -45,6 +48,48 @@ flags.DEFINE_string("output_dir", None, "Default runs/transfer/<timestamp>.")
 FLAGS = flags.FLAGS
 
 
+MODES = ("svm", "frozen", "finetune")
+
+
+def check_transfer_flags():
+    """Raise a FlagError for the first transfer flag that cannot work (before any model or image is loaded)."""
+    spec = FLAGS.backbone
+    if spec.startswith("keras:"):
+        name = spec[len("keras:") :]
+        if not callable(getattr(keras.applications, name, None)):
+            raise FlagError(f"--backbone={spec}: keras.applications has no network {name!r}; expected e.g. "
+                            "keras:MobileNetV2 or keras:ResNet50.")
+        weights = FLAGS.weights
+        if weights.lower() not in ("none", "imagenet") and not pathlib.Path(weights).expanduser().is_file():
+            raise FlagError(f"--weights={weights} does not exist; expected none, imagenet or a .weights.h5 file.")
+    else:
+        validation.check_model_path(spec, "--backbone")
+        if FLAGS.weights.lower() != "none":
+            raise FlagError(f"--weights={FLAGS.weights} applies to keras: backbones; exports and .keras files "
+                            "carry their own weights: drop --weights.")
+    if not 0 < FLAGS.validation_fraction < 1:
+        raise FlagError(f"--validation_fraction={FLAGS.validation_fraction}: expected a number in (0, 1) (it "
+                        "chooses C and watches the heads).")
+    if not 0 < FLAGS.center_crop <= 1:
+        raise FlagError(f"--center_crop={FLAGS.center_crop}: expected a number in (0, 1].")
+    cs = validation.parse_numbers(FLAGS.svm_cs, "svm_cs", float)
+    if min(cs) <= 0:
+        raise FlagError(f"--svm_cs={','.join(FLAGS.svm_cs)}: expected C values > 0.")
+    units = validation.parse_numbers(FLAGS.head_units, "head_units", int, minimum=1)
+    return validation.check_choices(FLAGS.modes, "modes", MODES), tuple(cs), tuple(units)
+
+
+def _load(loader, path):
+    """`loader(path)`, with a damaged or foreign file reported as a DataError naming --backbone."""
+    try:
+        return loader(path)
+    except UserError:
+        raise
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise DataError(f"--backbone={path} cannot be loaded ({type(error).__name__}: {error}); expected a "
+                        "kerasda digits export or a .keras model.") from error
+
+
 def backbone_factory():
     """(factory, image_size): a fresh backbone per call, so fine-tuning never leaks into the next run."""
     spec = FLAGS.backbone
@@ -52,18 +97,17 @@ def backbone_factory():
         weights = None if FLAGS.weights.lower() == "none" else FLAGS.weights
         name = spec[len("keras:") :]
         return (lambda: transfer.keras_application_backbone(name, FLAGS.image_size, weights)), FLAGS.image_size
-    if FLAGS.weights.lower() != "none":
-        raise ValueError("--weights applies to keras: backbones; exports and .keras files carry their own.")
     if spec.endswith(".keras"):
-        model = keras.saving.load_model(spec)
+        model = _load(keras.saving.load_model, spec)
         return (lambda: keras.saving.load_model(spec)), int(model.input_shape[1])
-    loaded = tf.saved_model.load(spec)
-    image_size = int(model_access.digits_tower_from_export(loaded).input_shape[1])
+    loaded = _load(tf.saved_model.load, spec)
+    image_size = int(_load(lambda _: model_access.digits_tower_from_export(loaded), spec).input_shape[1])
     return (lambda: model_access.digits_tower_from_export(loaded)), image_size
 
 
 def main(argv):
     del argv
+    modes, cs, units = check_transfer_flags()
     keras.utils.set_random_seed(FLAGS.seed)
     factory, image_size = backbone_factory()
     domain, train, validation, test = transfer.load_transfer_splits(
@@ -72,11 +116,11 @@ def main(argv):
     )
     config = transfer.TransferConfig(
         layer=FLAGS.layer,
-        svm_cs=tuple(float(c) for c in FLAGS.svm_cs),
+        svm_cs=cs,
         svm_kernel=FLAGS.svm_kernel,
-        modes=tuple(FLAGS.modes),
+        modes=modes,
         head=transfer.HeadConfig(
-            hidden_units=tuple(int(u) for u in FLAGS.head_units), epochs=FLAGS.head_epochs,
+            hidden_units=units, epochs=FLAGS.head_epochs,
             batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             fine_tune_learning_rate=FLAGS.fine_tune_learning_rate, seed=FLAGS.seed,
         ),
@@ -103,4 +147,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run_app(main)

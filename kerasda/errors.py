@@ -20,3 +20,12 @@ class DataError(UserError):
 
 class FlagError(UserError):
     """A flag value, or a combination of flags, that cannot work."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same save-and-stop paths run.
+
+    `apps.common.run_app` turns SIGTERM into this exception (outside the
+    training loop, whose runner installs its own handler) and exits with
+    status 143, as a process killed by SIGTERM reports.
+    """

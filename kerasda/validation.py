@@ -161,3 +161,58 @@ def check_new_or_empty_dir(path, flag, fix="choose a new folder"):
                 f"(e.g. {entries[0]}); expected a new or empty folder: {fix}."
             )
     return check_writable_dir(path, flag)
+
+
+def check_model_path(path, flag, keras_file=True):
+    """Raise a FlagError unless `path` is a SavedModel folder (or, with `keras_file`, a `.keras` file).
+
+    A folder of versions (`saved_models/<name>/`) is refused with the version to pass.
+
+    Args:
+        path: the model path.
+        flag: the flag that named it, e.g. "--model".
+        keras_file: whether a `.keras` file is accepted too.
+    """
+    path = pathlib.Path(path).expanduser()
+    expected = "a SavedModel version folder (with saved_model.pb)" + (" or a .keras file" if keras_file else "")
+    if keras_file and path.suffix == ".keras":
+        if not path.is_file():
+            raise FlagError(f"{flag}={path} does not exist; expected {expected}.")
+        return path
+    if not path.exists():
+        raise FlagError(f"{flag}={path} does not exist; expected {expected}.")
+    if not (path / "saved_model.pb").is_file():
+        versions = sorted(
+            (p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v)
+        ) if path.is_dir() else []
+        hint = f"; it holds versions {', '.join(versions)}: pass {flag}={path / versions[-1]}" if versions else (
+            f"; expected {expected}")
+        raise FlagError(f"{flag}={path} is not a SavedModel folder (no saved_model.pb){hint}.")
+    return path
+
+
+def parse_numbers(values, flag, kind=float, minimum=None):
+    """A list flag's strings -> numbers of `kind`, each >= `minimum`; else a FlagError naming the flag."""
+    try:
+        numbers = [kind(value) for value in values]
+    except (TypeError, ValueError):
+        raise FlagError(
+            f"--{flag}={','.join(map(str, values))}: expected comma-separated {kind.__name__} values."
+        ) from None
+    if not numbers or any(not np.isfinite(n) or (minimum is not None and n < minimum) for n in numbers):
+        bound = f", each >= {minimum}" if minimum is not None else ""
+        raise FlagError(
+            f"--{flag}={','.join(map(str, values))}: expected one or more finite {kind.__name__} values{bound}."
+        )
+    return numbers
+
+
+def check_choices(values, flag, choices):
+    """Raise a FlagError naming `flag` unless every one of `values` is in `choices` (and there is one)."""
+    unknown = [value for value in values if value not in choices]
+    if unknown or not values:
+        raise FlagError(
+            f"--{flag}={','.join(values)}: {'unknown ' + ', '.join(unknown) if unknown else 'empty'}; "
+            f"expected one or more of {', '.join(choices)}."
+        )
+    return tuple(values)

@@ -21,7 +21,7 @@ from kerasda import export, validation
 from kerasda.data import cache, folders, mnist, pipeline, registry
 from kerasda.data.domain import Domain
 from kerasda.errors import DataError, FlagError, UserError
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS
@@ -349,6 +349,12 @@ def test_batch_size_larger_than_the_data_names_the_flag():
     ({"seed": -1}, "--seed=-1"),
     ({"image_size": 4}, "--image_size=4"),
     ({"log_every": 0}, "--log_every=0"),
+    ({"retries": 0}, "--retries=0: expected an integer >= 1"),
+    ({"num_images": 0}, "--num_images=0: expected an integer >= 1"),
+    ({"validation_fraction": 1.0}, r"--validation_fraction=1.0: expected a number in \[0, 1\)"),
+    ({"heldout_fraction": 0.5, "validation_fraction": 0.5},
+     r"--heldout_fraction=0.5 --validation_fraction=0.5: expected a sum < 1"),
+    ({"fine_tune_learning_rate": 0.0}, "--fine_tune_learning_rate=0.0: expected a finite number > 0"),
 ])
 def test_more_bad_flag_values_name_the_flag(values, flag):
     with pytest.raises(FlagError, match=flag):
@@ -446,3 +452,82 @@ def test_verbose_shows_the_traceback_and_export_dir_fails_before_training(tmp_pa
     assert "Traceback" in result.stderr and "FlagError" in result.stderr
     assert "already holds 1 entry" in result.stderr
     assert not (tmp_path / "run").exists()  # nothing was set up, let alone trained
+
+
+# ---- apps.prepare_data, apps.inspect, apps.transfer go through run_app too ------------------------------
+
+def test_list_flags_and_model_paths_are_checked_naming_the_flag(export_28, tmp_path):
+    assert validation.parse_numbers(["0", "2.5"], "epsilons", float, minimum=0) == [0.0, 2.5]
+    with pytest.raises(FlagError, match=r"--epsilons=1,x: expected comma-separated float values"):
+        validation.parse_numbers(["1", "x"], "epsilons")
+    with pytest.raises(FlagError, match=r"--fgsm_steps=0: expected one or more finite int values, each >= 1"):
+        validation.parse_numbers(["0"], "fgsm_steps", int, minimum=1)
+    assert validation.check_choices(["svm"], "modes", ("svm", "frozen")) == ("svm",)
+    with pytest.raises(FlagError, match=r"--modes=svm,nope: unknown nope; expected one or more of svm, frozen"):
+        validation.check_choices(["svm", "nope"], "modes", ("svm", "frozen"))
+    assert validation.check_model_path(export_28, "--model") == export_28
+    with pytest.raises(FlagError, match=r"--model=.*nope does not exist; expected a SavedModel version folder"):
+        validation.check_model_path(tmp_path / "nope", "--model")
+    with pytest.raises(FlagError, match=r"--backbone=.*m\.keras does not exist; .* or a \.keras file"):
+        validation.check_model_path(tmp_path / "m.keras", "--backbone")
+    with pytest.raises(FlagError, match=r"holds versions 1: pass --backbone=.*/1"):
+        validation.check_model_path(export_28.parent, "--backbone")
+
+
+def test_prepare_data_checks_that_data_dir_is_writable_not_that_it_exists(tmp_path):
+    common.check_paths({"data_dir": str(tmp_path / "new")}, writes_data_dir=True)  # created by the app
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(FlagError, match=r"--data_dir=.*file/data: .*file is a file, so the folder cannot be created"):
+        common.check_paths({"data_dir": str(blocker / "data")}, writes_data_dir=True)
+    with pytest.raises(UserError, match=r"--data_dir=.*new does not exist"):  # an app that reads it
+        common.check_paths({"data_dir": str(tmp_path / "new")})
+
+
+APP_RUNS = {  # name: (module, flags, expected error line (a regex))
+    "prepare_unknown": ("apps.prepare_data", ["--datasets=mnist,nope"],
+                        r"error: Unknown dataset\(s\) \['nope'\]; choose from mnist, .* or 'all'\."),
+    "prepare_retries": ("apps.prepare_data", ["--retries=0"], r"error: --retries=0: expected an integer >= 1\."),
+    "inspect_model": ("apps.inspect", ["--model={tmp}/nope"],
+                      r"error: --model=.*/nope does not exist; expected a SavedModel version folder \(with "
+                      r"saved_model\.pb\) or a \.keras file\."),
+    "inspect_epsilons": ("apps.inspect", ["--model={export}", "--epsilons=1,two"],
+                         r"error: --epsilons=1,two: expected comma-separated float values\."),
+    "inspect_damaged": ("apps.inspect", ["--model={tmp}/m.keras"],
+                        r"error: --model=.*/m\.keras cannot be loaded as a classifier \(ValueError: .*\); expected an "
+                        r"export of apps\.train_\*"),
+    "transfer_backbone": ("apps.transfer", ["--backbone=keras:NoSuchNet"],
+                          r"error: --backbone=keras:NoSuchNet: keras\.applications has no network 'NoSuchNet'"),
+    "transfer_weights": ("apps.transfer", ["--backbone={export}", "--weights=imagenet"],
+                         r"error: --weights=imagenet applies to keras: backbones"),
+}
+
+
+@pytest.fixture(scope="module")
+def app_runs(export_28, tmp_path_factory):
+    import concurrent.futures
+
+    tmp = tmp_path_factory.mktemp("apps")
+    (tmp / "m.keras").write_text("not a zip")  # a damaged model file
+
+    def run(module, args):
+        args = [arg.format(tmp=tmp, export=export_28) for arg in args]
+        return run_app_process(module, *args, f"--output_dir={tmp / 'out'}" if module != "apps.prepare_data"
+                               else f"--data_dir={tmp / 'data'}")
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # each run spends most of its time importing TF
+        futures = {name: pool.submit(run, module, args) for name, (module, args, _) in APP_RUNS.items()}
+        return tmp, {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(APP_RUNS))
+def test_prepare_data_inspect_and_transfer_print_user_errors_in_one_line(app_runs, name):
+    import re
+
+    tmp, results = app_runs
+    result = results[name]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert re.fullmatch(APP_RUNS[name][2] + ".*", line), line
+    assert not (tmp / "out").exists() and not (tmp / "data").exists()  # refused before any work
