@@ -102,17 +102,33 @@ def read_class_folders(root, image_size, class_names=None, require_every_class=T
     return np.stack(xs), np.asarray(ys, np.int64), tuple(class_names)
 
 
-def _split(x, y, test_fraction, seed):
+def split_train_test(x, y, test_fraction, seed):
+    """Seeded train/test split, stratified by class (`sklearn.model_selection.train_test_split`).
+
+    The test split holds `max(1, round(len(x) * test_fraction))` examples (at
+    most all but one) and each class in proportion. When a class has a single
+    example, or the test or train split would hold fewer examples than there
+    are classes, stratifying is impossible and the split is a plain seeded one.
+
+    Returns:
+        (x_train, y_train, x_test, y_test).
+    """
+    from sklearn.model_selection import train_test_split
+
     if len(x) < 2:
         raise DataError(f"Only {len(x)} example(s); need at least 2 to split into train and test.")
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_test = max(1, int(round(len(x) * test_fraction)))
-    test, train = order[:n_test], order[n_test:]
+    n_test = min(max(1, int(round(len(x) * test_fraction))), len(x) - 1)
+    _, class_counts = np.unique(y, return_counts=True)
+    stratifiable = class_counts.min() >= 2 and min(n_test, len(x) - n_test) >= len(class_counts)
+    train, test = train_test_split(
+        np.arange(len(x)), test_size=n_test, random_state=seed, stratify=y if stratifiable else None
+    )
     return x[train], y[train], x[test], y[test]
 
 
 def load_image_folder(root, image_size=32, test_fraction=0.2, seed=0):
-    """A class-folder tree as a Domain. Uses `root/train` and `root/test` when both exist."""
+    """A class-folder tree as a Domain. Uses `root/train` and `root/test` when both exist,
+    else `split_train_test` (seeded, stratified by class)."""
     root = pathlib.Path(root).expanduser()
     name = root.name
     if (root / "train").is_dir() and (root / "test").is_dir():
@@ -120,7 +136,7 @@ def load_image_folder(root, image_size=32, test_fraction=0.2, seed=0):
         x_test, y_test, _ = read_class_folders(root / "test", image_size, classes, require_every_class=False)
     else:
         x, y, classes = read_class_folders(root, image_size)
-        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+        x_train, y_train, x_test, y_test = split_train_test(x, y, test_fraction, seed)
     return Domain(name, x_train, y_train, x_test, y_test, class_names=classes)
 
 
@@ -176,7 +192,8 @@ def check_npz(path):
 
 
 def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
-    """An .npz with `x` and `y`, or `x_train, y_train, x_test, y_test`, as a Domain.
+    """An .npz with `x` and `y` (split by `split_train_test`) or `x_train, y_train, x_test, y_test`,
+    as a Domain.
 
     Every array is checked before use (`kerasda.validation`): shapes, dtypes,
     value range, NaN/Inf, label range and one label per image.
@@ -196,7 +213,7 @@ def load_npz(path, image_size=32, test_fraction=0.2, seed=0):
     else:
         x = prepare(arrays["x"], "x")
         y = validation.labels_to_int64(arrays["y"], len(x), f"{path}: y")
-        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+        x_train, y_train, x_test, y_test = split_train_test(x, y, test_fraction, seed)
     unused = sorted(set(arrays) - set(keys))
     if unused:
         logging.info("%s: ignored arrays %s.", path, unused)
