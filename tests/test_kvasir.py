@@ -296,3 +296,18 @@ def test_unreadable_class_folder_is_a_data_error(kvasir_root, tmp_path, monkeypa
     monkeypatch.setattr(type(kvasir_root), "iterdir", iterdir)
     with pytest.raises(DataError, match=r"Cannot read class folder .*polyps \(Permission denied\)"):
         _load(kvasir_root, tmp_path)
+
+
+def test_bsds500_standin_names_an_unreadable_photo_and_leaves_nothing_half_built(tmp_path):
+    for split in ("train", "val", "test"):
+        folder = tmp_path / "data" / "bsds500" / split
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((150, 200, 3), 90, np.uint8)).save(folder / f"{split}0.jpg")
+    (tmp_path / "data" / "bsds500" / "test" / "test1.jpg").write_bytes(b"\xff\xd8 cut off")
+    with pytest.raises(DataError, match=r"test1\.jpg cannot be read \(UnidentifiedImageError: .*replace it"):
+        kvasir.materialize_bsds500_standin(tmp_path / "data", tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []  # no stand-in, no temporary folder
+    (tmp_path / "data" / "bsds500" / "test" / "test1.jpg").unlink()
+    Image.fromarray(np.full((60, 200, 3), 90, np.uint8)).save(tmp_path / "data" / "bsds500" / "val" / "val1.jpg")
+    with pytest.raises(DataError, match=r"val1\.jpg is 200x60; expected a BSDS500 photo of at least 128x128"):
+        kvasir.materialize_bsds500_standin(tmp_path / "data", tmp_path / "cache")

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import os
 import pathlib
+import shutil
 
 import numpy as np
 from absl import logging
@@ -450,6 +451,26 @@ def _random_crops(photo, count, crop, rng):
         yield photo[top : top + crop, left : left + crop]
 
 
+def _read_photo(path, crop_size):
+    """A BSDS500 photo as uint8 RGB; an unreadable or too small one is a DataError naming the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            photo = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as error:  # PIL: truncated, corrupt or not an image
+        raise DataError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); replace it with the BSDS500 original "
+            "or remove it."
+        ) from error
+    if min(photo.shape[:2]) < crop_size:
+        raise DataError(
+            f"{path} is {photo.shape[1]}x{photo.shape[0]}; expected a BSDS500 photo of at least "
+            f"{crop_size}x{crop_size} (481x321). Replace it with the original."
+        )
+    return photo
+
+
 def materialize_bsds500_standin(
     data_dir=None,
     cache_dir=None,
@@ -495,17 +516,20 @@ def materialize_bsds500_standin(
         (STANDIN_NORMAL_CLASS, photo_files["normal"], normal_crops_per_photo, False),
         (STANDIN_ANOMALY_CLASS, photo_files["anomaly"], anomaly_crops_per_photo, True),
     )
-    for class_name, files, crops_per_photo, with_blob in plan:
-        (tmp / class_name).mkdir(parents=True)
-        for path in files:
-            with Image.open(path) as image:
-                photo = np.asarray(image.convert("RGB"))
-            for k, patch in enumerate(_random_crops(photo, crops_per_photo, crop_size, rng)):
-                if with_blob:
-                    patch = _polyp_like_blob(patch / 255.0, rng)
-                    patch = np.clip(np.round(patch * 255.0), 0, 255).astype(np.uint8)
-                Image.fromarray(patch).save(tmp / class_name / f"{path.stem}_{k}.png")
-    (tmp / "README.txt").write_text(materialize_bsds500_standin.__doc__)
+    try:
+        for class_name, files, crops_per_photo, with_blob in plan:
+            (tmp / class_name).mkdir(parents=True)
+            for path in files:
+                photo = _read_photo(path, crop_size)
+                for k, patch in enumerate(_random_crops(photo, crops_per_photo, crop_size, rng)):
+                    if with_blob:
+                        patch = _polyp_like_blob(patch / 255.0, rng)
+                        patch = np.clip(np.round(patch * 255.0), 0, 255).astype(np.uint8)
+                    Image.fromarray(patch).save(tmp / class_name / f"{path.stem}_{k}.png")
+        (tmp / "README.txt").write_text(materialize_bsds500_standin.__doc__)
+    except BaseException:  # a bad photo, a full disk, Ctrl-C: leave no half-built stand-in behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(root)
     except OSError:  # another process finished first; use its copy
