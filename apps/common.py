@@ -146,12 +146,21 @@ class _SignalWatch:
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
             return self
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
-        self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        try:
+            self._read_fd, self._write_fd = os.pipe()
+            os.set_blocking(self._read_fd, False)
+            os.set_blocking(self._write_fd, False)
+            self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        except (OSError, ValueError, AttributeError):  # no wakeup pipe (e.g. Windows): the runner's SIGTERM
+            self._close_pipe()  # then reads as Ctrl-C (status 130)
         return self
+
+    def _close_pipe(self):
+        for fd in (self._read_fd, self._write_fd):
+            if fd is not None:
+                os.close(fd)
+        self._read_fd = self._write_fd = None
 
     def _on_sigterm(self, signum, frame):
         del frame
@@ -168,14 +177,13 @@ class _SignalWatch:
         return self._seen
 
     def __exit__(self, *exc_info):
-        if self._read_fd is None:
+        if threading.current_thread() is not threading.main_thread():
             return False
         previous = self._previous_sigterm  # None: a handler not set from Python
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        signal.set_wakeup_fd(self._previous_wakeup_fd)
-        os.close(self._read_fd)
-        os.close(self._write_fd)
-        self._read_fd = self._write_fd = None
+        if self._read_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            self._close_pipe()
         return False
 
 
@@ -193,7 +201,7 @@ BEFORE_TRAINING = "Interrupted before training started; nothing to resume: rerun
 
 
 def _saved_by_runner(error):
-    """The match of "interrupted at step N" in the runner's KeyboardInterrupt (raised after it saved step N), or None."""
+    """The match of "interrupted at step N" in the runner's KeyboardInterrupt (raised once step N is saved), or None."""
     return re.search(r"interrupted at step (\d+)", str(error))
 
 
