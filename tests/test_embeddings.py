@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasda.evaluation import embeddings
+from kerasda.evaluation import embedding_figures, embeddings
 
 
 def _gaussians(shift, n=200, dim=8, seed=0):
@@ -53,7 +53,7 @@ def test_tsne_keeps_well_separated_clusters_apart():
 def test_tsne_figure_has_a_domain_and_a_class_panel_per_embedding():
     rng = np.random.default_rng(0)
     panel = (rng.normal(size=(20, 2)), np.repeat([0, 1], 10), rng.integers(0, 3, 20))
-    figure = embeddings.tsne_figure({"source only": panel, "DANN": panel}, class_names=["a", "b", "c"])
+    figure = embedding_figures.tsne_figure({"source only": panel, "DANN": panel}, class_names=["a", "b", "c"])
     assert len(figure.axes) == 4
     assert figure.axes[0].get_title() == "source only: by domain"
     assert figure.axes[3].get_title() == "DANN: by class"

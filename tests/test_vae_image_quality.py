@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from kerasda.evaluation import image_quality as iq
+from kerasda.evaluation import vae_figures
 from kerasda.models import vae as vae_lib
 
 
@@ -70,7 +71,7 @@ def test_anomaly_roc_auc_for_separated_reversed_and_tied_scores():
     assert iq.anomaly_roc([0.3, 0.4], [0.1, 0.2])["roc_auc"] == 0.0
     tied = iq.anomaly_roc([0.5, 0.5], [0.5, 0.5])
     assert tied["roc_auc"] == 0.5 and tied["num_normal"] == 2
-    figure = iq.roc_curve_figure(tied["fpr"], tied["tpr"], tied["roc_auc"])
+    figure = vae_figures.roc_curve_figure(tied["fpr"], tied["tpr"], tied["roc_auc"])
     assert figure.axes[0].lines
 
 
@@ -121,7 +122,7 @@ def test_loss_curves_figure_has_train_and_heldout_series():
         {"step": 20, "total_loss": 2.0, "reconstruction_loss": 1.5, "kl_loss": 0.5,
          "heldout/total_loss": 2.5, "heldout/reconstruction_loss": 2.0, "heldout/kl_loss": 0.5},
     ]
-    figure = iq.vae_loss_curves_figure(history)
+    figure = vae_figures.vae_loss_curves_figure(history)
     labels = [line.get_label() for axis in figure.axes for line in axis.lines]
     assert {"total_loss", "heldout/total_loss", "kl_loss", "heldout/kl_loss"} <= set(labels)
 

@@ -4,12 +4,13 @@ Inference: `inference.predict` (batched `model.predict`, for functions too).
 Metrics: `metrics` (classification), `embeddings` (t-SNE, A-distance),
 `image_quality` (PSNR, SSIM, anomaly scores), `frechet`, `class_scores`,
 `digits_judge` (the classifier that scores generated digits), `sampling`.
-Figures: `plots` (shared helpers), `gan_figures`.
+Figures: `plots` (shared helpers), `gan_figures`, `embedding_figures`, `vae_figures`.
 """
 
 from kerasda.evaluation import (
     class_scores,
     digits_judge,
+    embedding_figures,
     embeddings,
     frechet,
     gan_figures,
@@ -18,4 +19,5 @@ from kerasda.evaluation import (
     metrics,
     plots,
     sampling,
+    vae_figures,
 )

@@ -16,18 +16,13 @@
 """
 
 import keras
-import matplotlib
+import numpy as np
+import tensorflow as tf
+from skimage import metrics as sk_image_metrics
+from sklearn import metrics as sk_metrics
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from skimage import metrics as sk_image_metrics  # noqa: E402
-from sklearn import metrics as sk_metrics  # noqa: E402
-
-from kerasda.data import pipeline  # noqa: E402
-from kerasda.evaluation import inference, plots  # noqa: E402
+from kerasda.data import pipeline
+from kerasda.evaluation import inference
 
 VALUE_RANGE = (0.0, 1.0)  # the VAE's input and output range
 
@@ -183,7 +178,7 @@ def anomaly_roc(normal_scores, anomaly_scores):
 
     Returns:
         {"roc_auc", "fpr", "tpr", "num_normal", "num_anomaly"}; fpr / tpr are
-        numpy arrays for `roc_curve_figure`.
+        numpy arrays for `vae_figures.roc_curve_figure`.
     """
     normal_scores, anomaly_scores = np.ravel(normal_scores), np.ravel(anomaly_scores)
     if not len(normal_scores) or not len(anomaly_scores):
@@ -200,22 +195,6 @@ def anomaly_roc(normal_scores, anomaly_scores):
         "num_normal": int(len(normal_scores)),
         "num_anomaly": int(len(anomaly_scores)),
     }
-
-
-def roc_curve_figure(fpr, tpr, roc_auc, title="Anomaly detection by reconstruction error"):
-    """The ROC curve with its AUC and the chance diagonal."""
-    figure, axis = plt.subplots(figsize=(4, 4))
-    axis.plot(fpr, tpr, label=f"AUC = {roc_auc:.3f}")
-    axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="chance")
-    axis.set_xlabel("false positive rate (normal flagged)")
-    axis.set_ylabel("true positive rate (anomalies found)")
-    axis.set_xlim(0, 1)
-    axis.set_ylim(0, 1.01)
-    axis.grid(alpha=0.3)
-    axis.legend(loc="lower right", fontsize=8)
-    axis.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return figure
 
 
 # ---------------------------------------------------------------------------
@@ -423,25 +402,3 @@ def vae_losses(vae, x, batch_size=128):
             totals[key] = totals.get(key, 0.0) + float(value) * n
         count += n
     return {key: value / max(count, 1) for key, value in totals.items()}
-
-
-def vae_loss_curves_figure(history, title=None):
-    """Two panels from runner history records: reconstruction / total loss, and KL."""
-    panels = (
-        ("reconstruction and total loss", ("total_loss", "reconstruction_loss")),
-        ("KL divergence", ("kl_loss",)),
-    )
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for axis, (panel_title, keys) in zip(axes, panels):
-        plots.plot_curves(
-            axis,
-            history,
-            [prefix + key for key in keys for prefix in ("", "heldout/")],
-            style=lambda key: "o--" if key.startswith("heldout/") else "-",
-            legend_fontsize=7,
-        )
-        axis.set_title(panel_title, fontsize=9)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    return figure
