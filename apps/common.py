@@ -318,7 +318,8 @@ def run_app(main, writes_data_dir=False):
                 return main(argv)
             except errors.UserError as error:
                 run = _run_in_traceback(error.__traceback__)
-                if run is not None:
+                diverged = isinstance(error, getattr(runner, "TrainingDiverged", ()))  # its message names the folder
+                if run is not None and not diverged:
                     remove_unused_run_folder(run, existing_before)
                 if FLAGS.verbose:
                     raise

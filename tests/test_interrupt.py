@@ -197,6 +197,16 @@ def test_user_error_after_set_up_removes_only_a_new_empty_run_folder(tmp_path, m
     code, _ = _run_app(failing_main(resumed), monkeypatch, capsys)
     assert code == 2 and (resumed / "flags.json").exists()
 
+    diverged = tmp_path / "diverged"  # training diverged at once: its message names the folder, so it stays
+
+    def diverging_main(argv):
+        run = runner.Run(runner.RunConfig("tiny", output_dir=str(diverged)))
+        raise runner.TrainingDiverged(1, "loss = nan", 0, run.output_dir)
+
+    code, err = _run_app(diverging_main, monkeypatch, capsys)
+    assert code == 2 and err.startswith("error: Training diverged at step 1: loss = nan.")
+    assert diverged.is_dir()
+
     trained = tmp_path / "trained"  # new, but holds a history: kept
     run = runner.Run(runner.RunConfig("tiny", output_dir=str(trained)))
     run.append_history({"step": 1, "loss": 1.0})
