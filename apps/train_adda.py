@@ -28,12 +28,8 @@ from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import plots
-from kerasda.models.adda import (
-    ADDA,
-    build_discriminator,
-    build_source_networks,
-    compose_classifier,
-)
+from kerasda.models.adda import ADDA
+from kerasda.networks.adda import build_discriminator, build_source_networks, compose_classifier
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=3000, default_batch_size=64)

@@ -22,8 +22,8 @@ from kerasda import distribute, export, runner, schedules
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import metrics, plots
-from kerasda.models.classifiers import build_digits_label_predictor
-from kerasda.models.dann import build_digits_dann, build_feature_extractor
+from kerasda.models.builders import build_digits_dann
+from kerasda.networks.digits import build_digits_label_predictor, build_feature_extractor
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=10_000, default_batch_size=64)

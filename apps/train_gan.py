@@ -23,11 +23,12 @@ from kerasda import distribute, export, runner
 from kerasda.callbacks import FigureCallback, SampleQualityEvaluation
 from kerasda.data import pipeline
 from kerasda.evaluation import digits_judge, gan_figures, plots, sampling
-from kerasda.models import gan_networks
+from kerasda.models import builders
+from kerasda.networks import gan as gan_networks
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=1000, default_batch_size=128)
-flags.DEFINE_enum("model", "dcgan", gan_networks.GAN_MODELS, "Which GAN to train.")
+flags.DEFINE_enum("model", "dcgan", builders.GAN_MODELS, "Which GAN to train.")
 flags.DEFINE_integer("nz", 100, "Size of the latent vector z.")
 flags.DEFINE_integer("ngf", 64, "Generator width (its last hidden layer; earlier ones 2x, 4x).")
 flags.DEFINE_integer("ndf", 64, "Discriminator width (its first layer; later ones 2x, 4x).")
@@ -67,7 +68,7 @@ def _figure_callbacks(run, model, num_classes):
     grid_labels = (np.arange(64) % num_classes).astype(np.int32) if conditional else None
     path_start, path_end = rng.standard_normal((2, 6, nz)).astype(np.float32)
     path_labels = np.arange(6) % num_classes if conditional else None
-    losses = [name for name in model.tracker_names if name.endswith("loss")]
+    losses = [metric.name for metric in model.metrics if metric.name.endswith("loss")]
     callbacks = [
         FigureCallback(
             run, "samples", lambda: gan_figures.sample_grid_figure(model.generate, grid_noise, grid_labels)
@@ -108,7 +109,7 @@ def main(argv):
     common.write_flags(run)
 
     with strategy.scope():
-        model = gan_networks.build_gan(
+        model = builders.build_gan(
             FLAGS.model, FLAGS.nz, FLAGS.ngf, FLAGS.ndf, x_train.shape[1:], domain.num_classes,
             FLAGS.init, FLAGS.condition_discriminator, FLAGS.seed,
         )
@@ -139,11 +140,7 @@ def main(argv):
     scores = sampling.evaluate_generator(
         model.generate, judge, model.latent_dim, num_classes, FLAGS.num_eval_samples, seed=FLAGS.seed
     )
-    path = export.export_signatures(
-        f"{FLAGS.model}_generator",
-        {"generate": model.generate_signature(), "serving_default": model.generate_signature()},
-        [model.generator], *common.export_location(),
-    )
+    path = export.export_model(model, f"{FLAGS.model}_generator", *common.export_location())
     metrics = {
         **scores,
         "model": FLAGS.model,

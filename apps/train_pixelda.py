@@ -21,7 +21,9 @@ from kerasda import distribute, export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import plots
-from kerasda.models import pixelda
+from kerasda.models.pixelda import PixelDA
+from kerasda.models.pixelda_config import PixelDAConfig
+from kerasda.networks.pixelda import CLASSIFIER_KINDS
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=20000, default_batch_size=32)
@@ -49,11 +51,11 @@ HPARAM_HELP = {
     "lr_decay_rate": "Staircase learning-rate decay factor.",
     "clip_norm": "Per-variable gradient-norm clip.",
 }
-for _field in dataclasses.fields(pixelda.PixelDAConfig):
+for _field in dataclasses.fields(PixelDAConfig):
     if _field.name not in HPARAM_HELP:
         continue
     if _field.name == "classifier":
-        flags.DEFINE_enum(_field.name, _field.default, pixelda.CLASSIFIER_KINDS, HPARAM_HELP[_field.name])
+        flags.DEFINE_enum(_field.name, _field.default, CLASSIFIER_KINDS, HPARAM_HELP[_field.name])
     elif isinstance(_field.default, int):
         flags.DEFINE_integer(_field.name, _field.default, HPARAM_HELP[_field.name])
     else:
@@ -115,13 +117,13 @@ def main(argv):
     common.write_flags(run)
     source, target = common.load_source_and_target()
 
-    hparams = pixelda.PixelDAConfig(
+    hparams = PixelDAConfig(
         image_shape=source.image_shape,
         num_classes=source.num_classes,
         **{name: FLAGS[name].value for name in HPARAM_HELP},
     )
     with strategy.scope():
-        model = pixelda.PixelDA(hparams, seed=FLAGS.seed)
+        model = PixelDA(hparams, seed=FLAGS.seed)
         model.compile()
         distribute.synchronize_batch_norm(model, strategy)
     for network in (model.generator, model.discriminator, model.task_classifier):
@@ -194,7 +196,7 @@ def main(argv):
     classifier_path = export.export_classifier(
         model.task_classifier, "pixelda_task_classifier", source.image_shape, export_root, classifier_dir
     )
-    generator_path = pixelda.export_generator(model, "pixelda_generator", export_root, generator_dir)
+    generator_path = export.export_model(model, "pixelda_generator", export_root, generator_dir)
     results = {}
     for evaluation in evaluations:
         results.update(evaluation.results)

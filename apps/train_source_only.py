@@ -12,7 +12,7 @@ from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import plots
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=2400, default_batch_size=128)

@@ -28,11 +28,12 @@ from kerasda import export, runner
 from kerasda.callbacks import FigureCallback, RunCallback
 from kerasda.data import kvasir, pipeline
 from kerasda.evaluation import image_quality, plots, vae_figures
-from kerasda.models import vae as vae_lib
+from kerasda.models import builders
+from kerasda.networks import vae as vae_networks
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=1000, default_batch_size=128)
-FLAGS.set_default("image_size", vae_lib.IMAGE_SHAPE[0])
+FLAGS.set_default("image_size", vae_networks.IMAGE_SHAPE[0])
 flags.DEFINE_string(
     "dataset", "kvasir", "kvasir (<data_dir>/kvasir/), bsds500_standin, or folder:<path> of class folders."
 )
@@ -54,7 +55,7 @@ flags.DEFINE_bool(
     "Paint the lower-left ScopeGuide box (rows >= 65%, columns < 36% of the image) black in every image. "
     "The offline Kvasir source blacked it out in 97% of cecum but 55% of polyp images, a class confound.",
 )
-flags.DEFINE_integer("latent_dim", vae_lib.LATENT_DIM, "Size of the Gaussian latent code.")
+flags.DEFINE_integer("latent_dim", vae_networks.LATENT_DIM, "Size of the Gaussian latent code.")
 flags.DEFINE_float("beta", 1.0, "Weight of the KL term (1: plain VAE).")
 flags.DEFINE_integer("kl_warmup_steps", 0, "Ramp the KL weight linearly from 0 to --beta over this many steps.")
 flags.DEFINE_float("free_bits", 0.0, "Per-latent-dimension KL (nats, batch mean) left unpenalised.")
@@ -178,7 +179,7 @@ def main(argv):
     common.write_flags(run)
     logging.info("Data: %s; training for %d steps of %d images.", data.summary(), config.max_steps, batch_size)
 
-    model = vae_lib.build_vae(
+    model = builders.build_vae(
         data.image_shape,
         FLAGS.latent_dim,
         FLAGS.beta,
@@ -242,7 +243,7 @@ def main(argv):
     bare = []
     if FLAGS.bare_step_benchmark > 0:
         # A separate copy of the network, so the trained model's weights and step count stay put.
-        bare_model = vae_lib.build_vae(data.image_shape, FLAGS.latent_dim, FLAGS.beta, FLAGS.reconstruction_loss)
+        bare_model = builders.build_vae(data.image_shape, FLAGS.latent_dim, FLAGS.beta, FLAGS.reconstruction_loss)
         bare_model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate))
         bare_batch = tf.constant(pipeline.to_model_range(data.x_train[:batch_size], image_quality.VALUE_RANGE))
         bare.append(bare_step_throughput(bare_model, bare_batch, FLAGS.bare_step_benchmark, FLAGS.xla))
@@ -286,13 +287,7 @@ def main(argv):
     heldout = image_quality.vae_losses(model, data.x_normal_heldout)
     metrics.update({f"heldout_normal_{key}": value for key, value in heldout.items()})
 
-    path = export.export_signatures(
-        FLAGS.export_name,
-        model.serving_signatures(),
-        [model.encoder, model.decoder],
-        FLAGS.export_root,
-        FLAGS.export_dir,
-    )
+    path = export.export_model(model, FLAGS.export_name, FLAGS.export_root, FLAGS.export_dir)
     metrics = run.write_metrics(
         {
             **untrained,

@@ -27,7 +27,7 @@ from absl import app, flags
 from benchmarks import harness
 from kerasda import runner
 from kerasda.data import load_domain, pipeline
-from kerasda.models.dann import build_digits_dann
+from kerasda.models.builders import build_digits_dann
 from kerasda.schedules import build_optimizer
 
 FLAGS = flags.FLAGS

@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from benchmarks import harness
-from kerasda.models.pixelda import PixelDA, PixelDAConfig
+from kerasda.models import PixelDA, PixelDAConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list(

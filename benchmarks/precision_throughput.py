@@ -24,7 +24,7 @@ from absl import app, flags
 
 from benchmarks import harness
 from kerasda import precision
-from kerasda.models.dann import build_digits_dann
+from kerasda.models.builders import build_digits_dann
 from kerasda.schedules import build_optimizer
 
 FLAGS = flags.FLAGS

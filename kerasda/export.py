@@ -10,8 +10,27 @@ declared range (e.g. 0..255 pixels sent to a model of [-1, 1] images), fails
 with an InvalidArgumentError that names the signature, the input, the shape
 and range expected and the shape or range received. A wrong dtype is refused
 by TensorFlow itself ("expected to be a float tensor but is a uint8 tensor").
+
+One export path. A model declares what it serves in one method,
+`serving_endpoints()`, returning `{signature name: Endpoint}`; `export_model`
+writes those endpoints. A bare classifier (images -> logits) gets
+`classifier_endpoints` through `export_classifier`. Both end in
+`export_signatures`, the only function that writes a SavedModel:
+
+    export.export_model(pixelda_model, "pixelda_generator")        # adapt, serving_default
+    export.export_model(vae, "endovae")                            # encode, decode, reconstruct
+    export.export_classifier(dann.classifier, "dann_classifier", (28, 28, 3))
+
+Why `tf.saved_model.save` of a `tf.Module` and not `keras.export.ExportArchive`:
+`ExportArchive.write_out` always adds a `serving_default` alias of the first
+endpoint when none is declared, so the VAE's export (exactly `encode`, `decode`,
+`reconstruct`) would gain a fourth signature, and it writes straight to the
+final folder. The rest of what it does (a trackable root holding the endpoint
+functions and the variables they capture) is the dozen lines of
+`export_signatures` below, which also writes atomically (`_save_atomically`).
 """
 
+import dataclasses
 import functools
 import inspect
 import os
@@ -108,27 +127,57 @@ def _with_input_checks(fn, signature_name, input_signature, input_ranges):
     return checked
 
 
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One serving signature: `fn(**inputs) -> {output name: tensor}`.
+
+    Args:
+        fn: a function of the inputs, named as the signature's inputs (or by
+            the specs' names), returning a dict of tensors.
+        input_signature: one `tf.TensorSpec` per argument of `fn`.
+        input_ranges: optional {input name: (low, high)}; calls with values
+            outside it fail (inputs not listed are only checked for shape).
+    """
+
+    fn: object
+    input_signature: tuple
+    input_ranges: dict = dataclasses.field(default_factory=dict)
+
+
+def export_model(model, name, export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
+    """Export `model.serving_endpoints()` as a versioned SavedModel; returns the path.
+
+    Only the variables the endpoints read are saved (e.g. PixelDA's generator,
+    not its discriminator).
+    """
+    return export_signatures(name, model.serving_endpoints(), (), export_root, export_dir)
+
+
 class _ServingModule(tf.Module):
-    """Holds the tracked Keras models so their variables are saved with the signatures."""
+    """Holds the tracked Keras models and the variables the signatures capture, so both are saved."""
 
     def __init__(self, models):
         super().__init__()
         self.models = list(models)
+        self.captured_variables = []
 
 
-def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, export_dir=None,
+def export_signatures(name, signatures, track=(), export_root=DEFAULT_EXPORT_ROOT, export_dir=None,
                       input_ranges=None):
-    """Write a SavedModel whose signatures are the given functions.
+    """Write a SavedModel whose signatures are the given functions (the one writer).
 
     Args:
         name: model name, the folder under `export_root`.
-        signatures: {"signature_name": (fn, [tf.TensorSpec, ...])}; `fn` returns
-            a dict of tensors (the signature's named outputs).
-        track: the keras models whose variables `fn` uses.
+        signatures: {"signature_name": Endpoint}, or {"signature_name": (fn,
+            [tf.TensorSpec, ...])}; `fn` returns a dict of tensors (the
+            signature's named outputs).
+        track: optional keras models to save whole; the variables the
+            signatures read are saved in any case.
         export_root: root of versioned exports.
         export_dir: explicit folder instead of the next version.
-        input_ranges: optional {input name: (low, high)}; calls with values
-            outside it fail (inputs not listed are only checked for shape).
+        input_ranges: optional {input name: (low, high)} for the (fn, specs)
+            form; calls with values outside it fail (inputs not listed are only
+            checked for shape).
 
     Returns:
         The path written; load it with `tf.saved_model.load(path)` and call
@@ -139,11 +188,15 @@ def export_signatures(name, signatures, track, export_root=DEFAULT_EXPORT_ROOT, 
     path = resolve_export_dir(name, export_root, export_dir)
     module = _ServingModule(track)
     concrete = {}
-    for signature_name, (fn, input_signature) in signatures.items():
-        checked = _with_input_checks(fn, signature_name, input_signature, input_ranges or {})
+    for signature_name, endpoint in signatures.items():
+        if not isinstance(endpoint, Endpoint):
+            endpoint = Endpoint(*endpoint, input_ranges=input_ranges or {})
+        fn, input_signature = endpoint.fn, list(endpoint.input_signature)
+        checked = _with_input_checks(fn, signature_name, input_signature, endpoint.input_ranges)
         function = tf.function(checked, input_signature=input_signature)
         setattr(module, signature_name, function)
         concrete[signature_name] = function.get_concrete_function()
+        module.captured_variables.extend(concrete[signature_name].variables)
     _save_atomically(module, path, concrete)
     return path
 
@@ -165,13 +218,23 @@ def _save_atomically(module, path, signatures):
 
 
 def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
-    """Export `classifier` (images -> logits) with `serving_default(images) -> {probabilities, classes}`.
+    """Export `classifier` (images -> logits) with `classifier_endpoints`; returns the path."""
+    return export_signatures(
+        name, classifier_endpoints(classifier, image_shape), [classifier], export_root, export_dir
+    )
+
+
+def classifier_endpoints(classifier, image_shape=(32, 32, 3)):
+    """`serving_default(images) -> {probabilities, classes}` and the raw-image signatures.
 
     `images` must be float32 [N, *image_shape] with values in [-1, 1], i.e.
     uint8 pixels p as p / 127.5 - 1 (`kerasda.data.pipeline.to_model_range`);
     other shapes or ranges are refused by the signature. Two more signatures take
     raw client images and do the resize and scaling inside (`raw_image_signatures`):
     `serving_uint8(pixels)` and `serving_bytes(image_bytes)`.
+
+    Returns:
+        {name: Endpoint} for `export_signatures`.
     """
 
     def serve(images):
@@ -182,12 +245,11 @@ def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEF
         }
 
     spec = [tf.TensorSpec([None, *image_shape], tf.float32, name="images")]
-    return export_signatures(
-        name,
-        {"serving_default": (serve, spec), **raw_image_signatures(classifier, image_shape)},
-        [classifier], export_root, export_dir,
-        input_ranges={"images": CLASSIFIER_INPUT_RANGE},
-    )
+    raw = raw_image_signatures(classifier, image_shape)
+    return {
+        "serving_default": Endpoint(serve, spec, {"images": CLASSIFIER_INPUT_RANGE}),
+        **{signature: Endpoint(*raw[signature]) for signature in RAW_IMAGE_SIGNATURES},
+    }
 
 
 RAW_IMAGE_SIGNATURES = ("serving_uint8", "serving_bytes")

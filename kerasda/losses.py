@@ -49,6 +49,59 @@ GENERATOR_LOSSES = {
 }
 
 
+def acgan_discriminator_loss(
+    real_logits,
+    fake_logits,
+    real_class_logits,
+    fake_class_logits,
+    real_labels,
+    fake_labels,
+    label_smoothing=0.0,
+):
+    """ACGAN's discriminator loss, -(L_S + L_C) / 2 (Odena et al., 2017).
+
+    L_S = E[log P(S=real | X_real)] + E[log P(S=fake | X_fake)] is the source
+    term, L_C = E[log P(C=c | X_real)] + E[log P(C=c | X_fake)] the class term;
+    each expectation is a batch mean.
+
+    Args:
+        real_logits, fake_logits: [B, 1] real/fake logits of real and generated images.
+        real_class_logits, fake_class_logits: [B, K] class logits of both batches.
+        real_labels: int [B], the true classes of the real batch.
+        fake_labels: int [B], the classes the generator was asked for.
+        label_smoothing: one-sided smoothing of the real/fake targets only.
+
+    Returns:
+        Scalar loss.
+    """
+    source_loss = discriminator_loss(real_logits, fake_logits, label_smoothing)
+    class_loss = 0.5 * (
+        sparse_classification_loss(real_labels, real_class_logits)
+        + sparse_classification_loss(fake_labels, fake_class_logits)
+    )
+    return source_loss + class_loss
+
+
+def acgan_generator_loss(
+    fake_logits,
+    fake_class_logits,
+    fake_labels,
+    adversarial_loss=generator_loss_non_saturating,
+):
+    """ACGAN's generator loss: `adversarial_loss(fake_logits)` + CE of the requested class.
+
+    With `generator_loss_minimax` it is exactly L_S - L_C of the fake batch;
+    the non-saturating term has the same fixed point and stronger early gradients.
+
+    Args:
+        fake_logits: [B, 1] D's real/fake logits of G(z, c).
+        fake_class_logits: [B, K] D's class logits of G(z, c).
+        fake_labels: int [B], the requested classes c.
+        adversarial_loss: one of `GENERATOR_LOSSES`.
+    """
+    return adversarial_loss(fake_logits) + sparse_classification_loss(fake_labels, fake_class_logits)
+
+
 def domain_classification_loss(source_logits, target_logits):
     """Binary cross-entropy of a domain classifier: source -> 0, target -> 1."""
     return discriminator_loss(target_logits, source_logits)
@@ -103,6 +156,28 @@ def masked_pairwise_mse(predictions, targets, mask):
     sq_mean = tf.square(tf.reduce_sum(diff, axis=axes)) / tf.square(safe_count)
     per_image = tf.where(count > 0, mean_sq - sq_mean, tf.zeros_like(count))
     return tf.reduce_mean(per_image)
+
+
+def foreground_mask(source_images, threshold=0.0):
+    """[B, H, W, 1] mask, 1 where any channel of the source image exceeds `threshold`.
+
+    For digits in [-1, 1] on a -1 background this is the stroke, the part of
+    the image whose content a pixel-level generator must keep.
+    """
+    source_images = tf.convert_to_tensor(source_images)
+    above = tf.reduce_max(source_images, axis=-1, keepdims=True) > threshold
+    return tf.cast(above, source_images.dtype)
+
+
+def content_similarity_loss(source_images, generated_images, threshold=0.0):
+    """PixelDA's content loss: masked pairwise MSE between G(x_s) and x_s on the source foreground.
+
+    Pairwise (not plain) MSE lets G recolour the foreground as a whole while
+    keeping its shape; the mask (`foreground_mask`) leaves the background free
+    to take the target style.
+    """
+    mask = foreground_mask(source_images, threshold)
+    return masked_pairwise_mse(generated_images, source_images, mask)
 
 
 def gaussian_kl_divergence(mean, log_variance):

@@ -13,7 +13,11 @@ disturb the features, and approaches 1; the learning rate decays 1 -> ~0.17x.
 import keras
 from keras import ops
 
-LAMBDA_SCHEDULES = ("paper", "constant")
+# How DANN sets its reversal strength: "paper" and "constant" are the kinds of
+# `AdaptationSchedule`; "external" leaves lambda to someone else (e.g.
+# `kerasda.callbacks.GradientReversalScheduler` for plain `fit`).
+LAMBDA_SCHEDULES = ("paper", "constant", "external")
+SCHEDULE_KINDS = LAMBDA_SCHEDULES[:2]
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -54,8 +58,8 @@ class AdaptationSchedule:
     """
 
     def __init__(self, total_steps, kind="paper", gamma=10.0, lambda_max=1.0):
-        if kind not in LAMBDA_SCHEDULES:
-            raise ValueError(f"kind must be one of {LAMBDA_SCHEDULES}, got {kind!r}.")
+        if kind not in SCHEDULE_KINDS:
+            raise ValueError(f"kind must be one of {SCHEDULE_KINDS}, got {kind!r}.")
         if not total_steps >= 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps!r}.")
         if not gamma > 0:

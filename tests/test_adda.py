@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from kerasda.data import Domain, pipeline
-from kerasda.models.adda import (
-    ADDA,
+from kerasda.models.adda import ADDA
+from kerasda.networks.adda import (
     build_discriminator,
     build_source_networks,
     compose_classifier,

@@ -8,7 +8,9 @@ import tensorflow as tf
 from kerasda.callbacks.lambda_scheduler import GradientReversalScheduler
 from kerasda.data import Domain, TargetLabelAccessError, pipeline
 from kerasda.layers.gradient_reversal import GradientReversal
-from kerasda.models.dann import DANN, build_digits_dann, build_domain_classifier
+from kerasda.models.builders import build_digits_dann
+from kerasda.models.dann import DANN
+from kerasda.networks.dann import build_domain_classifier
 from kerasda.schedules import AdaptationSchedule, build_optimizer
 
 SHAPE = (16, 16, 3)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from kerasda.layers.standardization import PerImageStandardization
-from kerasda.models.dann import build_digits_dann, build_feature_extractor
+from kerasda.models.builders import build_digits_dann
+from kerasda.networks.digits import build_feature_extractor
 
 
 def test_each_image_gets_zero_mean_and_unit_std():

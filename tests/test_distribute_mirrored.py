@@ -31,11 +31,11 @@ def _child():
     import keras
 
     from kerasda import distribute, precision
-    from kerasda.models import gan_networks
-    from kerasda.models.classifiers import build_digits_classifier
-    from kerasda.models.dann import build_digits_dann
+    from kerasda.networks import gan as gan_networks
+    from kerasda.networks.digits import build_digits_classifier
+    from kerasda.models.builders import build_digits_dann
     from kerasda.models.dcgan import DCGAN
-    from kerasda.models.pixelda import PixelDA, PixelDAConfig
+    from kerasda.models import PixelDA, PixelDAConfig
 
     local = threading.local()  # per replica thread: the noise of this replica's batch
 

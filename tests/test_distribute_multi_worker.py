@@ -30,7 +30,7 @@ def _worker(index, ports, output_dir, export_root, weights_path):
     import tensorflow as tf
 
     from kerasda import export, runner
-    from kerasda.models.dann import build_digits_dann
+    from kerasda.models.builders import build_digits_dann
 
     rng = np.random.default_rng(0)
     xs = rng.uniform(-1, 1, (64, 28, 28, 3)).astype("float32")

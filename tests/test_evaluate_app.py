@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from apps import evaluate
 from kerasda import export
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 
 def test_signature_image_size_follows_the_export(tmp_path):

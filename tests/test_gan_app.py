@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 FIGURES = {"samples", "losses", "discriminator_scores", "interpolation"}
 CONDITIONAL_FIGURES = {"class_noise_grid"}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasda.evaluation import class_scores, digits_judge, frechet, sampling
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 
 def test_frechet_distance_of_identical_feature_sets_is_zero():

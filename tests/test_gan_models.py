@@ -8,12 +8,17 @@ import pytest
 import tensorflow as tf
 
 from kerasda import losses
-from kerasda.models import gan_networks
-from kerasda.models.acgan import ACGAN, acgan_discriminator_loss, acgan_generator_loss
-from kerasda.models.cgan import CGAN
-from kerasda.models.dcgan import DCGAN
+from kerasda.losses import acgan_discriminator_loss, acgan_generator_loss
+from kerasda.models import ACGAN, CGAN, DCGAN
+from kerasda.networks import gan as gan_networks
 
 LATENT, BATCH, CLASSES = 8, 4, 10
+DCGAN_TRACKERS = ("d_loss", "g_loss", "d_real", "d_fake")
+TRACKERS = {
+    "dcgan": DCGAN_TRACKERS,
+    "cgan": DCGAN_TRACKERS,
+    "acgan": DCGAN_TRACKERS + ("d_class_loss", "g_class_loss", "class_acc_real", "class_acc_fake"),
+}
 
 
 def softplus(x):
@@ -66,7 +71,7 @@ def test_dcgan_discriminator_objective_is_bce_and_reports_mean_probabilities():
     model = make_model("dcgan")
     model.compile()
     real, fake = tf.constant([[2.0], [-1.0]]), tf.constant([[0.0], [1.0]])
-    loss, logs = model._discriminator_objective(real, fake, None)
+    loss, logs = model.discriminator_objective(real, fake)
     # BCE(1, x) = softplus(-x), BCE(0, x) = softplus(x); each batch weighted 1/2.
     expected = 0.5 * ((softplus(-2) + softplus(1)) / 2 + (softplus(0) + softplus(1)) / 2)
     assert float(loss) == pytest.approx(expected, rel=1e-6)
@@ -77,7 +82,7 @@ def test_dcgan_discriminator_objective_is_bce_and_reports_mean_probabilities():
 def test_label_smoothing_lowers_only_the_real_target():
     model = make_model("dcgan")
     model.compile(label_smoothing=0.1)
-    loss, _ = model._discriminator_objective(tf.constant([[2.0]]), tf.constant([[1.0]]), None)
+    loss, _ = model.discriminator_objective(tf.constant([[2.0]]), tf.constant([[1.0]]))
     # BCE(t, x) = softplus(x) - t x.
     expected = 0.5 * ((softplus(2) - 0.9 * 2) + softplus(1))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
@@ -93,7 +98,7 @@ def test_label_smoothing_lowers_only_the_real_target():
 def test_generator_objective_follows_the_chosen_loss(name, expected):
     model = make_model("dcgan")
     model.compile(generator_loss=name)
-    loss, logs = model._generator_objective(tf.constant([[0.5], [-2.0]]), None)
+    loss, logs = model.generator_objective(tf.constant([[0.5], [-2.0]]))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
     assert float(logs["g_loss"]) == pytest.approx(expected, rel=1e-6)
 
@@ -226,7 +231,7 @@ def test_fit_runs_two_steps_and_reports_every_tracker(kind):
     if kind == "dcgan":
         dataset = dataset.map(lambda x, y: x)  # unconditional: images only
     history = model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
-    assert set(history.history) == set(model.tracker_names)
+    assert set(history.history) == set(TRACKERS[kind])
     assert all(np.isfinite(v[0]) for v in history.history.values())
     assert int(model.d_optimizer.iterations) == 2 and int(model.g_optimizer.iterations) == 2
 
@@ -237,7 +242,7 @@ def test_test_step_reports_the_same_trackers_without_updating_weights(kind):
     model.compile()
     before = values(model.trainable_variables)
     logs = model.test_step(batch())
-    assert set(logs) == set(model.tracker_names)
+    assert set(logs) == set(TRACKERS[kind])
     assert not any(changed(before, model.trainable_variables))
 
 
@@ -249,3 +254,28 @@ def test_generate_returns_images_in_range_and_conditional_generate_needs_labels(
     with pytest.raises(ValueError, match="needs labels"):
         model.generate(model.sample_noise(3))
     assert model.sample_labels(100).numpy().max() < CLASSES
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "cgan", "acgan"])
+def test_get_config_rebuilds_the_same_model(kind):
+    model = make_model(kind, seed=3)
+    clone = type(model).from_config(model.get_config())
+    assert type(clone) is type(model) and clone.seed == 3
+    assert [tuple(v.shape) for v in clone.generator.weights] == [tuple(v.shape) for v in model.generator.weights]
+    assert [tuple(v.shape) for v in clone.discriminator.weights] == [
+        tuple(v.shape) for v in model.discriminator.weights
+    ]
+    assert [m.name for m in clone.metrics] == list(TRACKERS[kind])
+    if kind != "dcgan":
+        assert clone.num_classes == CLASSES
+
+
+def test_acgan_accuracies_are_keras_metrics_of_the_class_head():
+    model = make_model("acgan")
+    model.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    images, labels = batch()
+    logs = model.test_step((images, labels))
+    _, real_class_logits = model.discriminator(images, training=False)
+    expected = np.mean(np.argmax(real_class_logits.numpy(), -1) == labels.numpy())
+    assert float(logs["class_acc_real"]) == pytest.approx(expected)
+    assert isinstance(model.class_acc_real, keras.metrics.SparseCategoricalAccuracy)

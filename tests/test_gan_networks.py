@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasda.models import gan_networks
+from kerasda.networks import gan as gan_networks
 
 LATENT = 8
 

@@ -20,7 +20,7 @@ from kerasda.inspect import (
     VisualisationConfig,
 )
 from kerasda.inspect.figures import adversarial_figure, class_visualisation_figure, robustness_figure, saliency_figure
-from kerasda.models import classifiers
+from kerasda.networks import digits as classifiers
 from tests.conftest import make_digits
 
 SIZE = 28
@@ -148,7 +148,7 @@ def test_class_visualisation_validates_its_knobs():
 def test_digits_export_is_rebuilt_as_a_keras_tower_with_the_same_outputs(tmp_path):
     # With DANN's per-image standardisation in front: the rebuild must find it (no front end is tried first).
     standardization = "image"
-    from kerasda.models.dann import build_feature_extractor
+    from kerasda.networks.digits import build_feature_extractor
 
     keras.utils.set_random_seed(0)
     extractor = build_feature_extractor((SIZE, SIZE, 3), standardization, padding="valid")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kerasda import export
-from kerasda.models import classifiers
+from kerasda.networks import digits as classifiers
 from tests.conftest import make_digits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

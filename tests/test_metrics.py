@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kerasda.evaluation import metrics, plots
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 
 def test_classification_metrics_hand_computed():

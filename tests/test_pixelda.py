@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasda import runner
+from kerasda import losses, runner
 from kerasda.layers.residual import ResidualBlock
-from kerasda.models import pixelda
-from kerasda.models.pixelda import PixelDA, PixelDAConfig
+from kerasda.models import PixelDA, PixelDAConfig
+from kerasda.networks import pixelda
 
 BATCH = 4
 
@@ -50,14 +50,12 @@ def changed(variables, before):
 
 
 def task_variables(model):
-    return pixelda._unique(
-        model.source_classifier.trainable_variables + model.task_classifier.trainable_variables
-    )
+    task_ids = {id(v) for v in model.source_classifier.trainable_variables + model.task_classifier.trainable_variables}
+    return [v for v in model.discriminator_step_variables if id(v) in task_ids]
 
 
 # ----------------------------------------------------------------------------- losses
 def test_content_similarity_loss_matches_hand_computed_masked_pmse():
-    model = PixelDA(tiny_config())
     # 2x2 grey source (3 equal channels): foreground (> 0) = pixels (0, 0) and (1, 0).
     grey = np.array([[1.0, -1.0], [0.5, -1.0]], np.float32)
     source = np.repeat(grey[None, :, :, None], 3, axis=-1)
@@ -65,18 +63,18 @@ def test_content_similarity_loss_matches_hand_computed_masked_pmse():
     generated[0, 0, 0, :] = 0.5  # d = -0.5 on 3 entries
     generated[0, 1, 0, :] = 0.5  # d = 0 on 3 entries
     # k = 6 masked entries: mean(d^2) - mean(d)^2 = 0.75/6 - (1.5/6)^2 = 0.0625.
-    loss = model.content_similarity_loss(source, generated)
+    loss = losses.content_similarity_loss(source, generated)
     np.testing.assert_allclose(float(loss), 0.0625, rtol=1e-6)
 
     # Pairwise MSE ignores a uniform shift of the whole foreground.
     shifted = np.where(source > 0, source - 0.3, 0.7).astype(np.float32)
-    np.testing.assert_allclose(float(model.content_similarity_loss(source, shifted)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(float(losses.content_similarity_loss(source, shifted)), 0.0, atol=1e-6)
 
 
 def test_foreground_mask_marks_source_pixels_above_threshold():
     images = np.array([[[[-1.0, -1.0, -1.0], [0.2, 0.2, 0.2]]]], np.float32)
-    np.testing.assert_array_equal(pixelda.foreground_mask(images, 0.0).numpy()[..., 0], [[[0, 1]]])
-    np.testing.assert_array_equal(pixelda.foreground_mask(images, 0.5).numpy()[..., 0], [[[0, 0]]])
+    np.testing.assert_array_equal(losses.foreground_mask(images, 0.0).numpy()[..., 0], [[[0, 1]]])
+    np.testing.assert_array_equal(losses.foreground_mask(images, 0.5).numpy()[..., 0], [[[0, 0]]])
 
 
 # --------------------------------------------------------------------------- networks
@@ -207,7 +205,11 @@ def test_fit_runs_two_steps_and_reports_every_loss_and_accuracy():
     model = tiny_model()
     dataset = tf.data.Dataset.from_tensors(batch()).repeat()
     history = model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0).history
-    expected = set(pixelda.D_STEP_METRICS + pixelda.G_STEP_METRICS)
+    expected = {
+        "d_loss", "domain_loss", "source_task_loss", "generated_task_loss",
+        "discriminator_accuracy", "source_accuracy", "generated_accuracy",
+        "g_loss", "style_transfer_loss", "content_loss", "g_task_loss",
+    }
     assert set(history) == expected
     assert all(np.isfinite(values[0]) for values in history.values())
     assert int(model.g_optimizer.iterations) == int(model.d_optimizer.iterations) == 2
@@ -258,3 +260,21 @@ def test_runner_checkpoint_restores_both_optimizers_and_resumes(tmp_path):
     # Step 3 started from step 2's weights: close to them, far from a fresh seed-1 init.
     for a, b in zip(first.generator.trainable_variables, resumed.generator.trainable_variables):
         assert np.abs(a.numpy() - b.numpy()).max() < 0.05
+
+
+def test_get_config_rebuilds_the_same_model():
+    model = PixelDA(tiny_config(), seed=5)
+    clone = PixelDA.from_config(model.get_config())
+    assert clone.hparams == model.hparams and clone.seed == 5
+    assert [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in model.weights]
+
+
+def test_accuracies_are_keras_metrics_on_the_step_outputs():
+    model = tiny_model(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    (source, labels), target = batch()
+    logs = model.test_step(((source, labels), (target, labels)))
+    source_logits = model.source_classifier(source, training=False).numpy()
+    target_logits = model.task_classifier(target, training=False).numpy()
+    assert float(logs["source_accuracy"]) == pytest.approx(np.mean(source_logits.argmax(-1) == labels.numpy()))
+    assert float(logs["target_accuracy"]) == pytest.approx(np.mean(target_logits.argmax(-1) == labels.numpy()))
+    assert isinstance(model.discriminator_accuracy, keras.metrics.BinaryAccuracy)

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from kerasda.models import pixelda
+from kerasda import export
+from kerasda.models import PixelDA, PixelDAConfig
 
 # Run in a separate interpreter: nothing from this test process (Keras objects,
 # registered classes, kerasda itself) can help the SavedModel load.
@@ -37,15 +38,13 @@ def mnist_like_batch(n=6):
 
 
 def test_generator_export_reloads_in_fresh_process_and_adapts_digits(tmp_path):
-    model = pixelda.PixelDA(
-        pixelda.PixelDAConfig(generator_filters=8, generator_blocks=1, discriminator_filters=8)
-    )
+    model = PixelDA(PixelDAConfig(generator_filters=8, generator_blocks=1, discriminator_filters=8))
     model.compile()
     rng = np.random.default_rng(0)
     (source, labels) = mnist_like_batch(4), rng.integers(0, 10, 4)
     model.train_step(((tf.constant(source), tf.constant(labels)), tf.constant(source)))  # non-initial BN stats
 
-    path = pixelda.export_generator(model, export_root=tmp_path / "exports")
+    path = export.export_model(model, "pixelda_generator", export_root=tmp_path / "exports")
     assert path == tmp_path / "exports" / "pixelda_generator" / "1"
     images = mnist_like_batch(6)
     noise = rng.uniform(-1, 1, (6, 10)).astype(np.float32)

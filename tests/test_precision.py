@@ -10,11 +10,9 @@ import pytest
 import tensorflow as tf
 
 from kerasda import precision, runner
-from kerasda.models import gan_networks
-from kerasda.models.adda import ADDA, build_source_networks
-from kerasda.models.classifiers import build_digits_classifier
-from kerasda.models.dann import build_digits_dann
-from kerasda.models.pixelda import PixelDA, PixelDAConfig
+from kerasda.models import ADDA, PixelDA, PixelDAConfig, build_digits_dann, build_gan
+from kerasda.networks.adda import build_source_networks
+from kerasda.networks.digits import build_digits_classifier
 
 MIXED = ("mixed_bfloat16", "mixed_float16")
 BATCH = 4
@@ -67,7 +65,7 @@ def _pixelda():
 
 def _gan(kind):
     def build():
-        model = gan_networks.build_gan(kind, 4, 4, 4, (8, 8, 1), 10)
+        model = build_gan(kind, 4, 4, 4, (8, 8, 1), 10)
         model.compile()
         data = (_images((8, 8, 1)), _labels())
         noise = np.zeros((BATCH, 4), "float32")

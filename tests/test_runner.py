@@ -12,7 +12,7 @@ import tensorflow as tf
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback, RunCallback
 from kerasda.data import pipeline
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 
 def _classifier():

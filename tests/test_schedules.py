@@ -97,3 +97,16 @@ def test_build_optimizer_rejects_unknown_name_and_missing_total_steps():
 
 def test_training_progress_is_clipped_to_one():
     assert np.allclose([_f(schedules.training_progress(s, 4)) for s in (0, 2, 4, 8)], [0, 0.5, 1, 1])
+
+
+def test_dann_takes_exactly_the_lambda_schedules_defined_here():
+    from kerasda.models import build_digits_dann
+
+    assert schedules.LAMBDA_SCHEDULES == ("paper", "constant", "external")
+    for kind in schedules.LAMBDA_SCHEDULES:
+        model = build_digits_dann((16, 16, 3), padding="valid", lambda_schedule=kind, total_steps=10)
+        assert (model.adaptation_schedule is None) == (kind == "external")
+    with pytest.raises(ValueError, match="lambda_schedule must be one of .*'external'"):
+        build_digits_dann((16, 16, 3), padding="valid", lambda_schedule="linear")
+    with pytest.raises(ValueError, match="kind must be one of \\('paper', 'constant'\\)"):
+        schedules.AdaptationSchedule(10, kind="external")

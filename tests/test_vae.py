@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from kerasda import losses
-from kerasda.models import vae as vae_lib
+from kerasda.layers import Sampling
+from kerasda.models.builders import build_vae
+from kerasda.networks import vae as vae_networks
 
 
 def _images(n=4, seed=0):
@@ -22,7 +24,7 @@ def _pin_posterior(model, mean, log_variance):
 
 
 def test_shapes_96x96x3_in_and_out_with_latent_6():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     x = _images(2)
     mean, log_variance = model.encode(x)
     assert mean.shape == (2, 6) and log_variance.shape == (2, 6)
@@ -37,7 +39,7 @@ def test_shapes_96x96x3_in_and_out_with_latent_6():
 
 
 def test_architecture_follows_endovae():
-    model = vae_lib.build_vae()
+    model = build_vae()
     convs = [l for l in model.encoder.layers if isinstance(l, keras.layers.Conv2D)]
     assert [l.filters for l in convs] == [16, 32, 32, 64, 128, 256]
     assert all(l.activation is keras.activations.relu for l in convs)
@@ -48,7 +50,7 @@ def test_architecture_follows_endovae():
 
 
 def test_latent_dim_is_configurable():
-    model = vae_lib.build_vae(latent_dim=3)
+    model = build_vae(latent_dim=3)
     mean, _ = model.encode(_images(1))
     assert mean.shape == (1, 3) and model.latent_dim == 3
     assert model.decode(np.zeros((1, 3), np.float32)).shape == (1, 96, 96, 3)
@@ -63,7 +65,7 @@ def test_gaussian_kl_matches_closed_form_for_known_values():
 
 
 def test_kl_term_of_the_model_equals_closed_form_for_its_posterior():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     mean = np.array([0.5, -1.0, 0.0, 2.0, 0.1, 0.0], np.float32)
     log_variance = np.array([0.0, -1.0, 1.0, 0.5, -2.0, 0.0], np.float32)
     _pin_posterior(model, mean, log_variance)
@@ -78,7 +80,7 @@ def test_reconstruction_loss_switch_sums_bce_or_squared_error_per_image(beta):
     results = {}
     for name in ("bce", "mse"):
         keras.utils.set_random_seed(1)  # identical weights for both models
-        model = vae_lib.build_vae(reconstruction_loss=name, beta=beta, seed=0)
+        model = build_vae(reconstruction_loss=name, beta=beta, seed=0)
         # A near-zero posterior variance makes z = mean, so the loss is deterministic.
         _pin_posterior(model, np.full(6, 0.3), np.full(6, -40.0))
         r = np.clip(model.reconstruct(x).numpy().astype(np.float64), 1e-7, 1 - 1e-7)
@@ -102,35 +104,35 @@ def test_reconstruction_loss_switch_sums_bce_or_squared_error_per_image(beta):
 def test_sampling_uses_reparameterisation_and_is_seeded():
     mean = tf.fill((20000, 2), 1.5)
     log_variance = tf.fill((20000, 2), np.log(0.25))
-    z = vae_lib.Sampling(seed=3)([mean, log_variance]).numpy()
+    z = Sampling(seed=3)([mean, log_variance]).numpy()
     np.testing.assert_allclose(z.mean(axis=0), [1.5, 1.5], atol=0.02)
     np.testing.assert_allclose(z.std(axis=0), [0.5, 0.5], atol=0.02)
-    again = vae_lib.Sampling(seed=3)([mean, log_variance]).numpy()
+    again = Sampling(seed=3)([mean, log_variance]).numpy()
     np.testing.assert_array_equal(z, again)
-    config = vae_lib.Sampling(seed=7, name="s").get_config()
-    assert vae_lib.Sampling.from_config(config).seed == 7
+    config = Sampling(seed=7, name="s").get_config()
+    assert Sampling.from_config(config).seed == 7
 
 
 def test_invalid_arguments_are_rejected_with_the_bad_value():
     with pytest.raises(ValueError, match="'l1'"):
-        vae_lib.build_vae(reconstruction_loss="l1")
+        build_vae(reconstruction_loss="l1")
     with pytest.raises(ValueError, match="-1"):
-        vae_lib.build_vae(beta=-1)
+        build_vae(beta=-1)
     with pytest.raises(ValueError, match="multiples of 8"):
-        vae_lib.build_encoder(image_shape=(90, 90, 3))
+        vae_networks.build_encoder(image_shape=(90, 90, 3))
     with pytest.raises(ValueError, match="latent_dim"):
-        vae_lib.build_decoder(latent_dim=0)
+        vae_networks.build_decoder(latent_dim=0)
 
 
 def test_compile_builds_the_optimizer_for_checkpoint_restore():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     assert model.optimizer.built
     assert len(model.optimizer.variables) > len(model.trainable_variables)
 
 
 def test_fit_runs_two_steps_and_reports_the_three_losses():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     dataset = tf.data.Dataset.from_tensor_slices(_images(8)).batch(4).repeat()
     history = model.fit(dataset, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)
@@ -142,7 +144,7 @@ def test_fit_runs_two_steps_and_reports_the_three_losses():
 
 
 def test_train_steps_update_encoder_and_decoder_and_lower_the_loss():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     x = tf.constant(_images(4))
     before = [v.numpy().copy() for v in model.trainable_variables]
@@ -156,17 +158,17 @@ def test_train_steps_update_encoder_and_decoder_and_lower_the_loss():
 
 
 def test_uint8_batches_are_scaled_to_unit_range():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     pixels = (_images(2) * 255).round().astype(np.uint8)
     np.testing.assert_allclose(model._images(tf.constant(pixels)).numpy(), pixels / 255.0, atol=1e-6)
 
 
 def test_checkpoint_restores_weights_optimizer_slots_and_noise_state(tmp_path):
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.train_step(tf.constant(_images(2)))
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    restored = vae_lib.build_vae(seed=5)
+    restored = build_vae(seed=5)
     restored.compile(optimizer=keras.optimizers.Adam(1e-3))
     tf.train.Checkpoint(model=restored).restore(path).assert_existing_objects_matched()
     for a, b in zip(model.variables, restored.variables):
@@ -178,7 +180,7 @@ def test_checkpoint_restores_weights_optimizer_slots_and_noise_state(tmp_path):
 
 
 def test_free_bits_and_kl_warmup_change_only_the_training_objective():
-    model = vae_lib.build_vae(latent_dim=4, seed=0, free_bits=0.5, kl_warmup_steps=10)
+    model = build_vae(latent_dim=4, seed=0, free_bits=0.5, kl_warmup_steps=10)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     _pin_posterior(model, np.zeros(4), np.zeros(4))  # q(z|x) = N(0, I): KL exactly 0
     x = tf.constant(_images(2))
@@ -199,11 +201,11 @@ def test_free_bits_and_kl_warmup_change_only_the_training_objective():
         float(evaluation["total_loss"]), float(evaluation["reconstruction_loss"]), rtol=1e-6
     )
     with pytest.raises(ValueError, match="free_bits"):
-        vae_lib.build_vae(free_bits=-1.0)
+        build_vae(free_bits=-1.0)
 
 
 def test_per_image_scores_are_deterministic_and_sum_to_the_elbo():
-    model = vae_lib.build_vae(latent_dim=3, seed=0)
+    model = build_vae(latent_dim=3, seed=0)
     _pin_posterior(model, [1.0, 0.0, 0.0], [0.0, 0.0, 0.0])
     x = tf.constant(_images(3))
     first, second = model.per_image_scores(x), model.per_image_scores(x)
@@ -211,3 +213,14 @@ def test_per_image_scores_are_deterministic_and_sum_to_the_elbo():
     np.testing.assert_allclose(first["kl"].numpy(), 0.5, rtol=1e-5)  # 0.5 * mean^2
     np.testing.assert_allclose(first["elbo"].numpy(), (first["reconstruction"] + first["kl"]).numpy())
     np.testing.assert_allclose(first["elbo"].numpy(), second["elbo"].numpy())
+
+
+def test_get_config_rebuilds_the_same_model():
+    model = build_vae((16, 16, 3), latent_dim=2, beta=0.5, reconstruction_loss="mse", seed=4,
+                      kl_warmup_steps=3, free_bits=0.1)
+    clone = type(model).from_config(model.get_config())
+    assert (clone.beta, clone.reconstruction_loss, clone.seed, clone.kl_warmup_steps, clone.free_bits) == (
+        0.5, "mse", 4, 3, 0.1
+    )
+    assert (clone.image_shape, clone.latent_dim) == ((16, 16, 3), 2)
+    assert [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in model.weights]

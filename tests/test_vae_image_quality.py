@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from kerasda.evaluation import image_quality as iq
 from kerasda.evaluation import vae_figures
-from kerasda.models import vae as vae_lib
+from kerasda.models.builders import build_vae
 
 
 def _textures(n, seed=0, size=96):
@@ -108,7 +108,7 @@ def test_evaluate_vae_scores_held_out_sets_with_any_reconstruct_fn():
 
 
 def test_vae_losses_average_over_images_without_touching_trackers():
-    model = vae_lib.build_vae(seed=0)
+    model = build_vae(seed=0)
     x = (np.random.default_rng(0).random((5, 96, 96, 3)) * 255).astype(np.uint8)
     losses = iq.vae_losses(model, x, batch_size=2)
     assert set(losses) == {"total_loss", "reconstruction_loss", "kl_loss"}
@@ -174,7 +174,7 @@ def test_anomaly_score_is_chosen_on_validation_and_reported_on_test():
 
 
 def test_evaluate_vae_with_model_and_validation_reports_every_score():
-    model = vae_lib.build_vae((16, 16, 3), latent_dim=2, seed=0)
+    model = build_vae((16, 16, 3), latent_dim=2, seed=0)
     rng = np.random.default_rng(0)
     normal, anomaly = (rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (6, 5))
     metrics, extras = iq.evaluate_vae(

@@ -18,7 +18,7 @@ import numpy as np
 from kerasda.data import load_domain, paths, pipeline
 from kerasda.evaluation.class_scores import class_histogram_scores, label_accuracy
 from kerasda.evaluation.frechet import feature_moments, frechet_distance_from_moments
-from kerasda.models.classifiers import build_digits_classifier
+from kerasda.networks.digits import build_digits_classifier
 
 CLASSIFIER_IMAGE_SHAPE = (32, 32, 3)
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from kerasda.evaluation import inference
 from kerasda.layers.standardization import PerImageStandardization
-from kerasda.models import classifiers
+from kerasda.networks import digits
 
 SCORE_KINDS = ("logits", "log_probabilities")
 DIGITS_LAYERS = ("conv1", "conv2", "fc1", "fc2", "logits")
@@ -141,15 +141,15 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
     shape = tuple(int(d) for d in serving_fn.structured_input_signature[1]["images"].shape[1:])
     fc1_inputs = int(variables["fc1/kernel"].shape[0])
     padding = None
-    for candidate in classifiers.PADDINGS:
-        extractor = classifiers.build_digits_feature_extractor(shape, padding=candidate)
+    for candidate in digits.PADDINGS:
+        extractor = digits.build_digits_feature_extractor(shape, padding=candidate)
         if extractor.output_shape[-1] == fc1_inputs:
             padding = candidate
             break
     if padding is None:
         raise ValueError(f"fc1 takes {fc1_inputs} features, which no padding of a {shape} tower gives.")
     num_classes = int(variables["logits/kernel"].shape[-1])
-    predictor = classifiers.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
+    predictor = digits.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
     # DANN and ADDA put a weight-free per-image standardisation in front; the
     # variables cannot show it, so pick the front end whose outputs match the export's.
     probe = _probe_images(shape)
@@ -171,8 +171,8 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
 
 def build_flat_digits_tower(shape=(32, 32, 3), padding="same", num_classes=10, standardization=None, name="digits_tower"):
     """A freshly initialised digits tower with every layer at top level (a random-weights baseline)."""
-    extractor = classifiers.build_digits_feature_extractor(shape, padding=padding)
-    predictor = classifiers.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
+    extractor = digits.build_digits_feature_extractor(shape, padding=padding)
+    predictor = digits.build_digits_label_predictor(extractor.output_shape[-1], num_classes)
     return _flat_tower(shape, extractor, predictor, standardization, name)
 
 

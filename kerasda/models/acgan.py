@@ -17,147 +17,231 @@ With `generator_loss="minimax"` the adversarial term is log(1 - D(G(z))), the
 G-dependent part of L_S, so G minimises exactly L_S - L_C; the default
 non-saturating term -log D(G(z)) has the same fixed point and stronger early
 gradients, as in DCGAN.
+
+The networks are built in `kerasda.networks.gan`, both losses are pure
+functions in `kerasda.losses` (`acgan_discriminator_loss`,
+`acgan_generator_loss`); the model shares DCGAN's compile arguments and
+cGAN's export signatures through functions, not inheritance.
 """
 
+import keras
+import tensorflow as tf
 from keras import ops
 
-from kerasda import losses
-from kerasda.models.cgan import CGAN
-from kerasda.models.dcgan import _expect_io
+from kerasda import distribute, losses, precision
+from kerasda.models.cgan import conditional_generate_endpoints
+from kerasda.models.dcgan import check_gan_compile_arguments
+from kerasda.models.training import (
+    adversarial_adam,
+    descend,
+    deserialize,
+    expect_io,
+    serialize,
+)
 
 
-def acgan_discriminator_loss(
-    real_logits,
-    fake_logits,
-    real_class_logits,
-    fake_class_logits,
-    real_labels,
-    fake_labels,
-    label_smoothing=0.0,
-):
-    """-(L_S + L_C) / 2: D's source loss plus its class loss on both batches.
-
-    Args:
-        real_logits, fake_logits: [B, 1] real/fake logits of real and generated images.
-        real_class_logits, fake_class_logits: [B, K] class logits of both batches.
-        real_labels: int [B], the true classes of the real batch.
-        fake_labels: int [B], the classes the generator was asked for.
-        label_smoothing: one-sided smoothing of the real/fake targets only.
-
-    Returns:
-        Scalar loss.
-    """
-    source_loss = losses.discriminator_loss(real_logits, fake_logits, label_smoothing)
-    class_loss = 0.5 * (
-        losses.sparse_classification_loss(real_labels, real_class_logits)
-        + losses.sparse_classification_loss(fake_labels, fake_class_logits)
-    )
-    return source_loss + class_loss
-
-
-def acgan_generator_loss(
-    fake_logits,
-    fake_class_logits,
-    fake_labels,
-    adversarial_loss=losses.generator_loss_non_saturating,
-):
-    """G's loss: `adversarial_loss(fake_logits)` + CE of the requested class.
-
-    Args:
-        fake_logits: [B, 1] D's real/fake logits of G(z, c).
-        fake_class_logits: [B, K] D's class logits of G(z, c).
-        fake_labels: int [B], the requested classes c.
-        adversarial_loss: one of `kerasda.losses.GENERATOR_LOSSES`.
-    """
-    return adversarial_loss(fake_logits) + losses.sparse_classification_loss(
-        fake_labels, fake_class_logits
-    )
-
-
-def _accuracy(labels, class_logits):
-    predicted = ops.argmax(class_logits, axis=-1)
-    return ops.mean(ops.cast(ops.equal(predicted, ops.cast(labels, predicted.dtype)), "float32"))
-
-
-class ACGAN(CGAN):
+@keras.saving.register_keras_serializable(package="kerasda")
+class ACGAN(keras.Model):
     """Auxiliary-classifier GAN.
 
     Args:
         generator: model (noise, int labels) -> images in [-1, 1]
-            (`gan_networks.build_generator(num_classes=...)`).
+            (`networks.gan.build_generator(num_classes=...)`).
         discriminator: model images -> [real/fake logits [B, 1], class logits
-            [B, num_classes]] (`gan_networks.build_auxiliary_classifier_discriminator`).
+            [B, num_classes]] (`networks.gan.build_auxiliary_classifier_discriminator`).
         num_classes: number of classes.
-        seed: seed of the noise `SeedGenerator`.
+        seed: seed of the noise and label `SeedGenerator`.
         name: model name.
 
-    Besides the DCGAN trackers it reports `d_class_loss` (D's class term),
-    `g_class_loss` (G's), and D's class accuracy on real images
-    (`class_acc_real`) and on samples w.r.t. the requested class
-    (`class_acc_fake`).
+    Reports DCGAN's trackers (`d_loss`, `g_loss`, `d_real`, `d_fake`), plus
+    `d_class_loss` (D's class term), `g_class_loss` (G's), and D's class
+    accuracy on real images (`class_acc_real`) and on samples w.r.t. the
+    requested class (`class_acc_fake`).
+
+    Training data: `(images, labels)` batches, labels int in [0, num_classes);
+    samples take the labels of the real batch.
     """
 
-    tracker_names = CGAN.tracker_names + (
-        "d_class_loss",
-        "g_class_loss",
-        "class_acc_real",
-        "class_acc_fake",
-    )
-
     def __init__(self, generator, discriminator, num_classes=10, seed=0, name="acgan", **kwargs):
-        super().__init__(
-            generator,
-            discriminator,
-            num_classes=num_classes,
-            condition_discriminator=False,  # D reads images only; it predicts c
-            seed=seed,
-            name=name,
-            **kwargs,
-        )
-
-    def _check_networks(self):
-        _expect_io(self.generator, "conditional generator", num_inputs=2, num_outputs=1)
-        _expect_io(self.discriminator, "ACGAN discriminator", num_inputs=1, num_outputs=2)
-        classes = self.discriminator.outputs[1].shape[-1]
-        if classes != self.num_classes:
+        super().__init__(name=name, **kwargs)
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+        expect_io(generator, "conditional generator", num_inputs=2, num_outputs=1)
+        expect_io(discriminator, "ACGAN discriminator", num_inputs=1, num_outputs=2)
+        classes = discriminator.outputs[1].shape[-1]
+        if classes != int(num_classes):
             raise ValueError(
                 f"The ACGAN discriminator's class head has {classes} outputs but "
-                f"num_classes={self.num_classes}."
+                f"num_classes={num_classes}."
             )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.num_classes = int(num_classes)
+        self.seed = seed
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.image_shape = tuple(generator.outputs[0].shape[1:])
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.d_class_loss_tracker = keras.metrics.Mean(name="d_class_loss")
+        self.g_class_loss_tracker = keras.metrics.Mean(name="g_class_loss")
+        self.class_acc_real = keras.metrics.SparseCategoricalAccuracy(name="class_acc_real")
+        self.class_acc_fake = keras.metrics.SparseCategoricalAccuracy(name="class_acc_fake")
+        self.built = True
 
-    def _discriminator_objective(self, real_outputs, fake_outputs, labels):
-        (real_logits, real_class_logits), (fake_logits, fake_class_logits) = (
-            real_outputs,
-            fake_outputs,
+    def compile(
+        self,
+        d_optimizer=None,
+        g_optimizer=None,
+        generator_loss="non_saturating",
+        label_smoothing=0.0,
+        jit_compile=False,
+        **kwargs,
+    ):
+        """Sets each player's optimizer (default Adam(2e-4, beta_1=0.5)) and the losses, as `DCGAN.compile`."""
+        check_gan_compile_arguments(generator_loss, label_smoothing)
+        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        self.d_optimizer = precision.loss_scaled(d_optimizer or adversarial_adam())
+        self.g_optimizer = precision.loss_scaled(g_optimizer or adversarial_adam())
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.generator_loss_name = generator_loss
+        self.adversarial_generator_loss = losses.GENERATOR_LOSSES[generator_loss]
+        self.label_smoothing = float(label_smoothing)
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_tracker,
+            self.d_fake_tracker,
+            self.d_class_loss_tracker,
+            self.g_class_loss_tracker,
+            self.class_acc_real,
+            self.class_acc_fake,
+        ]
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample_noise(self, batch_size):
+        """z ~ N(0, I) of shape [batch_size, latent_dim], from the model's seed."""
+        return distribute.normal((batch_size, self.latent_dim), self.seed_generator)
+
+    def sample_labels(self, batch_size):
+        """Uniform labels in [0, num_classes), from the model's seed."""
+        return keras.random.randint(
+            (batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32"
         )
-        d_loss = acgan_discriminator_loss(
-            real_logits,
-            fake_logits,
-            real_class_logits,
-            fake_class_logits,
-            labels,
-            labels,
-            self.label_smoothing,
+
+    def generate(self, noise, labels=None, training=False):
+        """G(z, c): images in [-1, 1]; `labels` are ints [B] (required)."""
+        if labels is None:
+            raise ValueError(f"{type(self).__name__}.generate needs labels.")
+        return self.generator([noise, labels], training=training)
+
+    def call(self, inputs, training=False):
+        noise, labels = inputs
+        return self.generate(noise, labels, training=training)
+
+    # ------------------------------------------------------------ the game
+
+    def discriminator_step(self, real_images, labels):
+        """One update of D on a real batch and as many samples of G(z, labels); returns D's losses."""
+        batch_size = ops.shape(real_images)[0]
+        fake_images = self.generate(self.sample_noise(batch_size), labels, training=True)
+        with tf.GradientTape() as tape:
+            real_logits, real_class_logits = self.discriminator(real_images, training=True)
+            fake_logits, fake_class_logits = self.discriminator(fake_images, training=True)
+            d_loss = losses.acgan_discriminator_loss(
+                real_logits, fake_logits, real_class_logits, fake_class_logits,
+                labels, labels, self.label_smoothing,
+            )
+        descend(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
+        return self._record_discriminator(
+            d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits
         )
-        class_loss = 0.5 * (
+
+    def generator_step(self, batch_size, labels):
+        """One update of G against the current D, from a fresh z; returns G's losses."""
+        noise = self.sample_noise(batch_size)
+        with tf.GradientTape() as tape:
+            fake_images = self.generate(noise, labels, training=True)
+            fake_logits, fake_class_logits = self.discriminator(fake_images, training=True)
+            g_loss = losses.acgan_generator_loss(
+                fake_logits, fake_class_logits, labels, self.adversarial_generator_loss
+            )
+        descend(tape, g_loss, self.generator.trainable_variables, self.g_optimizer)
+        return self._record_generator(g_loss, labels, fake_class_logits)
+
+    def train_step(self, data):
+        real_images, labels = _images_and_labels(data)
+        self.discriminator_step(real_images, labels)
+        self.generator_step(ops.shape(real_images)[0], labels)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """The same losses as `train_step`, in inference mode, with no updates."""
+        real_images, labels = _images_and_labels(data)
+        fake_images = self.generate(self.sample_noise(ops.shape(real_images)[0]), labels)
+        real_logits, real_class_logits = self.discriminator(real_images, training=False)
+        fake_logits, fake_class_logits = self.discriminator(fake_images, training=False)
+        d_loss = losses.acgan_discriminator_loss(
+            real_logits, fake_logits, real_class_logits, fake_class_logits,
+            labels, labels, self.label_smoothing,
+        )
+        g_loss = losses.acgan_generator_loss(
+            fake_logits, fake_class_logits, labels, self.adversarial_generator_loss
+        )
+        self._record_discriminator(
+            d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits
+        )
+        self._record_generator(g_loss, labels, fake_class_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _record_discriminator(self, d_loss, labels, real_logits, fake_logits,
+                              real_class_logits, fake_class_logits):
+        d_class_loss = 0.5 * (
             losses.sparse_classification_loss(labels, real_class_logits)
             + losses.sparse_classification_loss(labels, fake_class_logits)
         )
-        return d_loss, {
-            "d_loss": d_loss,
-            "d_real": ops.mean(ops.sigmoid(real_logits)),
-            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
-            "d_class_loss": class_loss,
-            "class_acc_real": _accuracy(labels, real_class_logits),
-            "class_acc_fake": _accuracy(labels, fake_class_logits),
+        self.d_loss_tracker.update_state(d_loss)
+        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
+        self.d_class_loss_tracker.update_state(d_class_loss)
+        self.class_acc_real.update_state(labels, real_class_logits)
+        self.class_acc_fake.update_state(labels, fake_class_logits)
+        return {"d_loss": d_loss, "d_class_loss": d_class_loss}
+
+    def _record_generator(self, g_loss, labels, fake_class_logits):
+        g_class_loss = losses.sparse_classification_loss(labels, fake_class_logits)
+        self.g_loss_tracker.update_state(g_loss)
+        self.g_class_loss_tracker.update_state(g_class_loss)
+        return {"g_loss": g_loss, "g_class_loss": g_class_loss}
+
+    # ------------------------------------------------------------ export, config
+
+    def serving_endpoints(self):
+        """`generate(noise, labels int64 [N]) -> {"images"}`, also `serving_default`."""
+        return conditional_generate_endpoints(self.generator, self.latent_dim)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": serialize(self.generator),
+            "discriminator": serialize(self.discriminator),
+            "num_classes": self.num_classes,
+            "seed": self.seed,
         }
 
-    def _generator_objective(self, fake_outputs, labels):
-        fake_logits, fake_class_logits = fake_outputs
-        g_loss = acgan_generator_loss(
-            fake_logits, fake_class_logits, labels, self.adversarial_generator_loss
-        )
-        return g_loss, {
-            "g_loss": g_loss,
-            "g_class_loss": losses.sparse_classification_loss(labels, fake_class_logits),
-        }
+    @classmethod
+    def from_config(cls, config):
+        return cls(**deserialize(config, ("generator", "discriminator")))
+
+
+def _images_and_labels(data):
+    if not isinstance(data, (tuple, list)) or len(data) < 2:
+        raise ValueError("ACGAN trains on (images, labels) batches; got a batch without labels.")
+    return data[0], ops.cast(data[1], "int32")

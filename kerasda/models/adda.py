@@ -4,7 +4,7 @@ Two stages:
 
 1. Pre-training: a source encoder M_s and a source classifier C learn the
    labels of the source domain (an ordinary supervised model, see
-   `compose_classifier`).
+   `kerasda.networks.adda.compose_classifier`).
 2. Adversarial adaptation (`ADDA.train_step`): a target encoder M_t, started
    as an exact copy of M_s with its own variables, learns to map target images
    to features that a discriminator cannot tell from M_s's source features:
@@ -27,65 +27,10 @@ a GAN's, not a gradient reversal. Target labels are never an input of
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
-from kerasda import distribute, losses, precision
-from kerasda.models.classifiers import build_digits_label_predictor
-from kerasda.models.dann import build_feature_extractor
-
-
-def build_discriminator(feature_dim, hidden_units=500, name="discriminator"):
-    """features -> fc500 ReLU -> fc500 ReLU -> fc1 domain logit (the paper's digits D).
-
-    Args:
-        feature_dim: size of the flat encoder features.
-        hidden_units: width of both hidden layers (paper: 500).
-    """
-    if hidden_units < 1:
-        raise ValueError(f"hidden_units must be >= 1, got {hidden_units}.")
-    inputs = keras.Input(shape=(feature_dim,), name="features")
-    x = layers.Dense(hidden_units, activation="relu", name="fc1")(inputs)
-    x = layers.Dense(hidden_units, activation="relu", name="fc2")(x)
-    logits = layers.Dense(1, dtype="float32", name="domain_logit")(x)  # float32 under mixed precision
-    return keras.Model(inputs, logits, name=name)
-
-
-def build_source_networks(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                          padding="same"):
-    """The digits tower split as ADDA needs it: (source_encoder, source_classifier).
-
-    The encoder is DANN's feature extractor (same `input_standardization` and
-    `padding` options), the classifier its label predictor, so ADDA and DANN
-    adapt the same network.
-    """
-    source_encoder = build_feature_extractor(input_shape, input_standardization, padding)
-    source_classifier = build_digits_label_predictor(
-        source_encoder.output.shape[-1], num_classes, name="source_classifier"
-    )
-    return source_encoder, source_classifier
-
-
-def compose_classifier(encoder, classifier, name="classifier"):
-    """A functional keras.Model images -> classifier(encoder(images)), sharing their weights.
-
-    With the source encoder it is the model pre-trained in stage 1; with the
-    target encoder it is ADDA's adapted classifier.
-    """
-    images = keras.Input(shape=encoder.input_shape[1:], name="images")
-    return keras.Model(images, classifier(encoder(images)), name=name)
-
-
-def copy_encoder(encoder, name="target_encoder"):
-    """Same architecture and weights as `encoder`, separate variables."""
-    copy = keras.models.clone_model(encoder)
-    copy.name = name
-    copy.set_weights(encoder.get_weights())
-    return copy
-
-
-def _adam(learning_rate=2e-4, beta_1=0.5, name=None):
-    # The paper's (and DCGAN's) setting: beta_1 = 0.5 damps momentum in the game.
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, name=name)
+from kerasda import export, losses, precision
+from kerasda.models.training import adversarial_adam, descend, deserialize, serialize
+from kerasda.networks.adda import build_discriminator, compose_classifier, copy_encoder
 
 
 @keras.saving.register_keras_serializable(package="kerasda")
@@ -171,10 +116,10 @@ class ADDA(keras.Model):
         count the steps.
         """
         self.discriminator_optimizer = precision.loss_scaled(
-            discriminator_optimizer or _adam(name="discriminator_optimizer")
+            discriminator_optimizer or adversarial_adam(name="discriminator_optimizer")
         )
         self.target_encoder_optimizer = precision.loss_scaled(
-            target_encoder_optimizer or _adam(name="target_encoder_optimizer")
+            target_encoder_optimizer or adversarial_adam(name="target_encoder_optimizer")
         )
         super().compile(optimizer=self.target_encoder_optimizer, **kwargs)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -220,22 +165,16 @@ class ADDA(keras.Model):
             source_logits = self.discriminator(source_features, training=True)
             target_logits = self.discriminator(target_features, training=True)
             discriminator_loss = losses.discriminator_loss(source_logits, target_logits)
-        variables = self.discriminator.trainable_variables
-        gradients = distribute.replica_gradients(
-            tape, discriminator_loss, variables, self.discriminator_optimizer
-        )
-        self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
+        descend(tape, discriminator_loss, self.discriminator.trainable_variables,
+                self.discriminator_optimizer)
 
         # 2. Target encoder step, labels inverted: target features should pass as source.
         with tf.GradientTape() as tape:
             target_features = self.target_encoder(target_images, training=True)
             fooled_logits = self.discriminator(target_features, training=True)
             encoder_loss = losses.generator_loss_non_saturating(fooled_logits)
-        variables = self.target_encoder.trainable_variables
-        gradients = distribute.replica_gradients(
-            tape, encoder_loss, variables, self.target_encoder_optimizer
-        )
-        self.target_encoder_optimizer.apply_gradients(zip(gradients, variables))
+        descend(tape, encoder_loss, self.target_encoder.trainable_variables,
+                self.target_encoder_optimizer)
 
         return self._update_trackers(
             discriminator_loss, encoder_loss, source_logits, target_logits
@@ -293,28 +232,26 @@ class ADDA(keras.Model):
             raise ValueError(f"encoder must be 'target' or 'source', got {encoder!r}.")
         network = encoders[encoder]
         images = np.asarray(images)
-        chunks = [
-            keras.ops.convert_to_numpy(network(images[i : i + batch_size], training=False))
-            for i in range(0, len(images), batch_size)
-        ]
-        if not chunks:
+        if not len(images):
             return np.zeros((0, network.output.shape[-1]), np.float32)
-        return np.concatenate(chunks, axis=0)
+        return network.predict(images, batch_size=batch_size, verbose=0)
+
+    def serving_endpoints(self):
+        """The adapted classifier's signatures: `export.classifier_endpoints` of `classifier`."""
+        return export.classifier_endpoints(self.classifier, self.target_encoder.input_shape[1:])
 
     # -- serialisation --------------------------------------------------------------
 
     def get_config(self):
         return {
             "name": self.name,
-            "source_encoder": keras.saving.serialize_keras_object(self.source_encoder),
-            "source_classifier": keras.saving.serialize_keras_object(self.source_classifier),
-            "target_encoder": keras.saving.serialize_keras_object(self.target_encoder),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "source_encoder": serialize(self.source_encoder),
+            "source_classifier": serialize(self.source_classifier),
+            "target_encoder": serialize(self.target_encoder),
+            "discriminator": serialize(self.discriminator),
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("source_encoder", "source_classifier", "target_encoder", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        keys = ("source_encoder", "source_classifier", "target_encoder", "discriminator")
+        return cls(**deserialize(config, keys))

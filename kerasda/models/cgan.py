@@ -17,17 +17,20 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasda.models.dcgan import DCGAN, _expect_io
+from kerasda import export
+from kerasda.models.dcgan import DCGAN
+from kerasda.models.training import expect_io
 
 
+@keras.saving.register_keras_serializable(package="kerasda")
 class CGAN(DCGAN):
     """Conditional DCGAN.
 
     Args:
         generator: model (noise [B, latent_dim], int labels [B]) -> images in
-            [-1, 1] (`gan_networks.build_generator(num_classes=...)`).
+            [-1, 1] (`networks.gan.build_generator(num_classes=...)`).
         discriminator: model (images, int labels) -> logits [B, 1]
-            (`gan_networks.build_conditional_discriminator`), or images ->
+            (`networks.gan.build_conditional_discriminator`), or images ->
             logits (`build_discriminator`) when `condition_discriminator` is
             False.
         num_classes: number of labels.
@@ -55,8 +58,8 @@ class CGAN(DCGAN):
         super().__init__(generator, discriminator, seed=seed, name=name, **kwargs)
 
     def _check_networks(self):
-        _expect_io(self.generator, "conditional generator", num_inputs=2, num_outputs=1)
-        _expect_io(
+        expect_io(self.generator, "conditional generator", num_inputs=2, num_outputs=1)
+        expect_io(
             self.discriminator,
             "conditional discriminator" if self.condition_discriminator else "cD(x) discriminator",
             num_inputs=2 if self.condition_discriminator else 1,
@@ -79,16 +82,9 @@ class CGAN(DCGAN):
         noise, labels = inputs
         return self.generate(noise, labels, training=training)
 
-    def generate_signature(self):
-        """`generate(noise, labels int64 [B]) -> {"images"}` for export."""
-
-        def generate(noise, labels):
-            return {"images": self.generator([noise, tf.cast(labels, tf.int32)], training=False)}
-
-        return generate, [
-            tf.TensorSpec([None, self.latent_dim], tf.float32, name="noise"),
-            tf.TensorSpec([None], tf.int64, name="labels"),
-        ]
+    def serving_endpoints(self):
+        """`generate(noise, labels int64 [N]) -> {"images"}`, also `serving_default`."""
+        return conditional_generate_endpoints(self.generator, self.latent_dim)
 
     def _unpack(self, data):
         if not isinstance(data, (tuple, list)) or len(data) < 2:
@@ -106,3 +102,22 @@ class CGAN(DCGAN):
             return self.discriminator([images, labels], training=training)
         return self.discriminator(images, training=training)
 
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "condition_discriminator": self.condition_discriminator,
+        }
+
+
+def conditional_generate_endpoints(generator, latent_dim):
+    """The SavedModel signatures of a class-conditional generator (cGAN, ACGAN)."""
+
+    def generate(noise, labels):
+        return {"images": generator([noise, tf.cast(labels, tf.int32)], training=False)}
+
+    endpoint = export.Endpoint(generate, (
+        tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
+        tf.TensorSpec([None], tf.int64, name="labels"),
+    ))
+    return {"generate": endpoint, "serving_default": endpoint}

@@ -17,43 +17,12 @@ Target labels are never an input of `train_step`.
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
-from kerasda import distribute, losses, precision
-from kerasda.layers.gradient_reversal import (
-    GradientReversal,
-    find_gradient_reversal_layers,
-)
-from kerasda.layers.standardization import PerImageStandardization
-from kerasda.models.classifiers import (
-    build_digits_feature_extractor,
-    build_digits_label_predictor,
-)
-from kerasda.schedules import AdaptationSchedule
-
-LAMBDA_SCHEDULES = ("paper", "constant", "external")
-
-
-def build_domain_classifier(feature_dim, hidden_units=100, use_gradient_reversal=True,
-                            name="domain_classifier"):
-    """features -> [gradient reversal] -> fc100 ReLU -> fc1 domain logit.
-
-    Args:
-        feature_dim: size of the flat features.
-        hidden_units: width of the hidden layer (paper: 100).
-        use_gradient_reversal: False builds the same network without the
-            reversal layer (the ablation: the features then *help* the domain
-            classifier instead of fighting it).
-    """
-    if hidden_units < 1:
-        raise ValueError(f"hidden_units must be >= 1, got {hidden_units}.")
-    inputs = keras.Input(shape=(feature_dim,), name="features")
-    x = inputs
-    if use_gradient_reversal:
-        x = GradientReversal(lambda_=0.0, name="gradient_reversal")(x)
-    x = layers.Dense(hidden_units, activation="relu", name="fc1")(x)
-    logits = layers.Dense(1, dtype="float32", name="domain_logit")(x)  # float32 under mixed precision
-    return keras.Model(inputs, logits, name=name)
+from kerasda import export, losses, precision
+from kerasda.layers.gradient_reversal import find_gradient_reversal_layers
+from kerasda.models.training import descend, deserialize, serialize
+from kerasda.networks.dann import build_domain_classifier
+from kerasda.schedules import LAMBDA_SCHEDULES, AdaptationSchedule
 
 
 @keras.saving.register_keras_serializable(package="kerasda")
@@ -84,7 +53,7 @@ class DANN(keras.Model):
     as built by `kerasda.data.pipeline.adaptation_dataset`.
 
     Example:
-        >>> dann = build_digits_dann(total_steps=10_000)
+        >>> dann = build_digits_dann(total_steps=10_000)   # kerasda.models.builders
         >>> dann.compile(optimizer=build_optimizer("sgd", 0.01, total_steps=10_000))
         >>> dann.fit(adaptation_ds, steps_per_epoch=1000, epochs=10)
         >>> logits = dann.classifier(images)
@@ -234,9 +203,7 @@ class DANN(keras.Model):
         self._update_lambda()
         with tf.GradientTape() as tape:
             out = self._forward(data, training=True)
-        variables = self.trainable_variables
-        gradients = distribute.replica_gradients(tape, out["loss"], variables, self.optimizer)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        descend(tape, out["loss"], self.trainable_variables, self.optimizer)
         return self._update_trackers(out)
 
     def test_step(self, data):
@@ -262,24 +229,22 @@ class DANN(keras.Model):
     def embed(self, images, batch_size=512):
         """Feature-extractor outputs of `images` (in the model's input range) as numpy."""
         images = np.asarray(images)
-        chunks = [
-            keras.ops.convert_to_numpy(
-                self.feature_extractor(images[i : i + batch_size], training=False)
-            )
-            for i in range(0, len(images), batch_size)
-        ]
-        if not chunks:
+        if not len(images):
             return np.zeros((0, self.feature_extractor.output.shape[-1]), np.float32)
-        return np.concatenate(chunks, axis=0)
+        return self.feature_extractor.predict(images, batch_size=batch_size, verbose=0)
+
+    def serving_endpoints(self):
+        """The adapted classifier's signatures: `export.classifier_endpoints` of `classifier`."""
+        return export.classifier_endpoints(self.classifier, self.feature_extractor.input_shape[1:])
 
     # -- serialisation --------------------------------------------------------------
 
     def get_config(self):
         return {
             "name": self.name,
-            "feature_extractor": keras.saving.serialize_keras_object(self.feature_extractor),
-            "label_predictor": keras.saving.serialize_keras_object(self.label_predictor),
-            "domain_classifier": keras.saving.serialize_keras_object(self.domain_classifier),
+            "feature_extractor": serialize(self.feature_extractor),
+            "label_predictor": serialize(self.label_predictor),
+            "domain_classifier": serialize(self.domain_classifier),
             "use_gradient_reversal": self.use_gradient_reversal,
             "lambda_schedule": self.lambda_schedule,
             "gamma": self.gamma,
@@ -290,52 +255,4 @@ class DANN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("feature_extractor", "label_predictor", "domain_classifier"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-
-INPUT_STANDARDIZATIONS = (None, "image", "channel")
-
-
-def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
-                            padding="same", batch_norm=False):
-    """The digits feature extractor, optionally behind `PerImageStandardization`.
-
-    Args:
-        padding: the convolutions' padding (see `build_digits_feature_extractor`).
-        batch_norm: batch normalisation after each convolution.
-        input_standardization: None (images go in as they are, the paper's
-            setting up to its mean subtraction), "image" or "channel" (each
-            image standardised on its own; see `PerImageStandardization`).
-    """
-    if input_standardization not in INPUT_STANDARDIZATIONS:
-        raise ValueError(
-            f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
-            f"got {input_standardization!r}."
-        )
-    extractor = build_digits_feature_extractor(input_shape, padding, batch_norm=batch_norm)
-    if input_standardization is None:
-        return extractor
-    inputs = keras.Input(shape=input_shape, name="images")
-    standardized = PerImageStandardization(
-        over=input_standardization, name="input_standardization"
-    )(inputs)
-    return keras.Model(inputs, extractor(standardized), name="standardized_feature_extractor")
-
-
-def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                      padding="same", batch_norm=False, **kwargs):
-    """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
-
-    `input_standardization` goes to `build_feature_extractor`; `kwargs` to
-    `DANN` (use_gradient_reversal, lambda_schedule, gamma, lambda_max, total_steps).
-    """
-    feature_extractor = build_feature_extractor(
-        input_shape, input_standardization, padding, batch_norm=batch_norm
-    )
-    label_predictor = build_digits_label_predictor(
-        feature_extractor.output.shape[-1], num_classes
-    )
-    return DANN(feature_extractor, label_predictor, **kwargs)
+        return cls(**deserialize(config, ("feature_extractor", "label_predictor", "domain_classifier")))

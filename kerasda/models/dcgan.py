@@ -14,32 +14,44 @@ D's weights and vice versa. (Batch-norm moving averages are statistics, not
 weights: every training-mode forward pass refreshes them, as in the paper's
 implementations.)
 
-`DCGAN` is also the base of `CGAN` and `ACGAN`: they override the small hooks
-that say what the generator and discriminator read (`_generator_inputs`,
-`_discriminate`) and what each player minimises (`_discriminator_objective`,
-`_generator_objective`), and inherit the training loop unchanged.
+The networks are built in `kerasda.networks.gan`. `CGAN` (cgan.py) is this
+model with the label fed to both players; `ACGAN` (acgan.py) is its own model.
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasda import distribute, losses, precision
+from kerasda import distribute, export, losses, precision
+from kerasda.models.training import (
+    adversarial_adam,
+    descend,
+    deserialize,
+    expect_io,
+    serialize,
+)
 
 
-def _adam():
-    # DCGAN's setting: a lower beta_1 damps momentum in the non-stationary game.
-    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+def check_gan_compile_arguments(generator_loss, label_smoothing):
+    """ValueError unless `generator_loss` names a `losses.GENERATOR_LOSSES` entry and 0 <= smoothing < 1."""
+    if generator_loss not in losses.GENERATOR_LOSSES:
+        raise ValueError(
+            f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
+            f"got {generator_loss!r}."
+        )
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
 
 
+@keras.saving.register_keras_serializable(package="kerasda")
 class DCGAN(keras.Model):
     """Unconditional DCGAN.
 
     Args:
         generator: model noise [B, latent_dim] -> images [B, H, W, C] in
-            [-1, 1] (see `gan_networks.build_generator`).
+            [-1, 1] (see `networks.gan.build_generator`).
         discriminator: model images -> real/fake logits [B, 1] (see
-            `gan_networks.build_discriminator`).
+            `networks.gan.build_discriminator`).
         seed: seed of the `SeedGenerator` that draws every z, so that runs
             are reproducible.
         name: model name.
@@ -52,25 +64,26 @@ class DCGAN(keras.Model):
         >>> gan.fit(image_dataset, steps_per_epoch=469, epochs=5)
     """
 
-    # Names of the `keras.metrics.Mean` trackers; subclasses add their own.
-    tracker_names = ("d_loss", "g_loss", "d_real", "d_fake")
-
     def __init__(self, generator, discriminator, seed=0, name="dcgan", **kwargs):
         super().__init__(name=name, **kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self._check_networks()
+        self.seed = seed
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.image_shape = tuple(generator.outputs[0].shape[1:])
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.tracker_names}
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x) as a probability
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean D(G(z))
         # Every variable exists now (networks are functional models with fixed
         # input shapes), so fit() and checkpoints need no symbolic build.
         self.built = True
 
     def _check_networks(self):
-        _expect_io(self.generator, "generator", num_inputs=1, num_outputs=1)
-        _expect_io(self.discriminator, "discriminator", num_inputs=1, num_outputs=1)
+        expect_io(self.generator, "generator", num_inputs=1, num_outputs=1)
+        expect_io(self.discriminator, "discriminator", num_inputs=1, num_outputs=1)
 
     def compile(
         self,
@@ -93,16 +106,10 @@ class DCGAN(keras.Model):
             jit_compile: XLA for fit(); off by default (slower on CPU here).
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`).
         """
-        if generator_loss not in losses.GENERATOR_LOSSES:
-            raise ValueError(
-                f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
-                f"got {generator_loss!r}."
-            )
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+        check_gan_compile_arguments(generator_loss, label_smoothing)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = precision.loss_scaled(d_optimizer or _adam())
-        self.g_optimizer = precision.loss_scaled(g_optimizer or _adam())
+        self.d_optimizer = precision.loss_scaled(d_optimizer or adversarial_adam())
+        self.g_optimizer = precision.loss_scaled(g_optimizer or adversarial_adam())
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.generator_loss_name = generator_loss
@@ -111,7 +118,7 @@ class DCGAN(keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
 
     # ------------------------------------------------------------------ sampling
 
@@ -126,15 +133,7 @@ class DCGAN(keras.Model):
     def call(self, noise, training=False):
         return self.generate(noise, training=training)
 
-    def generate_signature(self):
-        """`(fn, input specs)` of the exported `generate(noise) -> {"images"}` signature."""
-
-        def generate(noise):
-            return {"images": self.generator(noise, training=False)}
-
-        return generate, [tf.TensorSpec([None, self.latent_dim], tf.float32, name="noise")]
-
-    # --------------------------------------------------- hooks for subclasses
+    # ----------------------------------------------- what the players read (CGAN: the label too)
 
     def _unpack(self, data):
         """A batch -> (real images, labels or None)."""
@@ -148,17 +147,20 @@ class DCGAN(keras.Model):
     def _discriminate(self, images, labels, training):
         return self.discriminator(images, training=training)
 
-    def _discriminator_objective(self, real_outputs, fake_outputs, labels):
-        """D's loss and logs (average D(x) and D(G(z)) as probabilities)."""
-        d_loss = losses.discriminator_loss(real_outputs, fake_outputs, self.label_smoothing)
+    # ------------------------------------------------------------ the objectives
+
+    def discriminator_objective(self, real_logits, fake_logits):
+        """D's loss (BCE, real -> 1 - label_smoothing, fake -> 0) and its logs."""
+        d_loss = losses.discriminator_loss(real_logits, fake_logits, self.label_smoothing)
         return d_loss, {
             "d_loss": d_loss,
-            "d_real": ops.mean(ops.sigmoid(real_outputs)),
-            "d_fake": ops.mean(ops.sigmoid(fake_outputs)),
+            "d_real": ops.mean(ops.sigmoid(real_logits)),
+            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
         }
 
-    def _generator_objective(self, fake_outputs, labels):
-        g_loss = self.adversarial_generator_loss(fake_outputs)
+    def generator_objective(self, fake_logits):
+        """G's loss (the compiled `generator_loss` of D's logits on G(z)) and its logs."""
+        g_loss = self.adversarial_generator_loss(fake_logits)
         return g_loss, {"g_loss": g_loss}
 
     # ------------------------------------------------------------ the game
@@ -168,10 +170,10 @@ class DCGAN(keras.Model):
         batch_size = ops.shape(real_images)[0]
         fake_images = self.generate(self.sample_noise(batch_size), labels, training=True)
         with tf.GradientTape() as tape:
-            real_outputs = self._discriminate(real_images, labels, training=True)
-            fake_outputs = self._discriminate(fake_images, labels, training=True)
-            d_loss, logs = self._discriminator_objective(real_outputs, fake_outputs, labels)
-        _descend(tape, d_loss, self.discriminator, self.d_optimizer)
+            real_logits = self._discriminate(real_images, labels, training=True)
+            fake_logits = self._discriminate(fake_images, labels, training=True)
+            d_loss, logs = self.discriminator_objective(real_logits, fake_logits)
+        descend(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
         return logs
 
     def generator_step(self, batch_size, labels=None):
@@ -179,9 +181,9 @@ class DCGAN(keras.Model):
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
             fake_images = self.generate(noise, labels, training=True)
-            fake_outputs = self._discriminate(fake_images, labels, training=True)
-            g_loss, logs = self._generator_objective(fake_outputs, labels)
-        _descend(tape, g_loss, self.generator, self.g_optimizer)
+            fake_logits = self._discriminate(fake_images, labels, training=True)
+            g_loss, logs = self.generator_objective(fake_logits)
+        descend(tape, g_loss, self.generator.trainable_variables, self.g_optimizer)
         return logs
 
     def train_step(self, data):
@@ -195,29 +197,38 @@ class DCGAN(keras.Model):
         real_images, labels = self._unpack(data)
         batch_size = ops.shape(real_images)[0]
         fake_images = self.generate(self.sample_noise(batch_size), labels)
-        real_outputs = self._discriminate(real_images, labels, training=False)
-        fake_outputs = self._discriminate(fake_images, labels, training=False)
-        _, d_logs = self._discriminator_objective(real_outputs, fake_outputs, labels)
-        _, g_logs = self._generator_objective(fake_outputs, labels)
+        real_logits = self._discriminate(real_images, labels, training=False)
+        fake_logits = self._discriminate(fake_images, labels, training=False)
+        _, d_logs = self.discriminator_objective(real_logits, fake_logits)
+        _, g_logs = self.generator_objective(fake_logits)
         return self._update_trackers({**d_logs, **g_logs})
 
     def _update_trackers(self, logs):
-        for name, value in logs.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        for tracker in self.metrics:
+            tracker.update_state(logs[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.metrics}
 
+    # ------------------------------------------------------------ export, config
 
-def _descend(tape, loss, network, optimizer):
-    """One optimizer step on `network`'s trainable variables only."""
-    variables = network.trainable_variables
-    gradients = distribute.replica_gradients(tape, loss, variables, optimizer)
-    optimizer.apply_gradients(zip(gradients, variables))
+    def serving_endpoints(self):
+        """`generate(noise) -> {"images"}`, also `serving_default`: noise float32 [N, latent_dim] ~ N(0, I)."""
 
+        def generate(noise):
+            return {"images": self.generator(noise, training=False)}
 
-def _expect_io(model, role, num_inputs, num_outputs):
-    if len(model.inputs) != num_inputs or len(model.outputs) != num_outputs:
-        raise ValueError(
-            f"The {role} must have {num_inputs} input(s) and {num_outputs} output(s), got "
-            f"{len(model.inputs)} input(s) {[t.name for t in model.inputs]} and "
-            f"{len(model.outputs)} output(s)."
+        endpoint = export.Endpoint(
+            generate, (tf.TensorSpec([None, self.latent_dim], tf.float32, name="noise"),)
         )
+        return {"generate": endpoint, "serving_default": endpoint}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": serialize(self.generator),
+            "discriminator": serialize(self.discriminator),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**deserialize(config, ("generator", "discriminator")))

@@ -1,10 +1,9 @@
 """EndoVAE: a variational autoencoder for 96x96 endoscopy images.
 
-The architecture follows EndoVAE (Diamantis et al., 2022): a six-layer
-convolutional encoder down to 12x12x256, a 256-unit bottleneck, a 6-dimensional
-Gaussian latent, and a mirrored decoder of seven transposed convolutions ending
-in a sigmoid, so reconstructions live in [0, 1] like the inputs. Training
-maximises the ELBO (Kingma & Welling, 2014):
+The networks follow EndoVAE (Diamantis et al., 2022) and are built in
+`kerasda.networks.vae`: a convolutional encoder to a 6-dimensional Gaussian
+latent and a mirrored decoder ending in a sigmoid, so reconstructions live in
+[0, 1] like the inputs. Training maximises the ELBO (Kingma & Welling, 2014):
 
     loss = reconstruction(x, decoder(z)) + beta * KL(q(z|x) || N(0, I)),
     z = mean + exp(log_variance / 2) * epsilon,   epsilon ~ N(0, I),
@@ -22,101 +21,13 @@ Kingma et al., 2016). Both change only the training objective; the reported
 
 import keras
 import tensorflow as tf
-from keras import layers
 
-from kerasda import losses
-
-IMAGE_SHAPE = (96, 96, 3)
-LATENT_DIM = 6
-# (filters, stride) per layer. Three stride-2 layers take 96 -> 12 and back.
-ENCODER_CONVS = ((16, 1), (32, 2), (32, 1), (64, 2), (128, 2), (256, 1))
-DECODER_DECONVS = ((256, 1), (128, 2), (64, 1), (64, 2), (32, 1), (32, 2))
-DOWNSAMPLING = 8  # product of the encoder strides
-
-
-def _check_image_shape(image_shape):
-    image_shape = tuple(int(d) for d in image_shape)
-    if (
-        len(image_shape) != 3
-        or image_shape[0] % DOWNSAMPLING
-        or image_shape[1] % DOWNSAMPLING
-        or min(image_shape) < 1
-    ):
-        raise ValueError(
-            f"image_shape must be (H, W, C) with H and W multiples of {DOWNSAMPLING}, "
-            f"got {image_shape}."
-        )
-    return image_shape
-
-
-def _check_latent_dim(latent_dim):
-    if int(latent_dim) != latent_dim or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}.")
-    return int(latent_dim)
-
-
-def build_encoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="encoder"):
-    """Images in [0, 1] -> (mean, log_variance) of q(z | x), each [B, latent_dim].
-
-    The encoder is deterministic; sampling happens in the VAE, so an exported
-    `encode` signature returns the posterior's parameters, not a random draw.
-    """
-    image_shape = _check_image_shape(image_shape)
-    latent_dim = _check_latent_dim(latent_dim)
-    inputs = keras.Input(shape=image_shape, name="images")
-    x = inputs
-    for i, (filters, stride) in enumerate(ENCODER_CONVS, start=1):
-        x = layers.Conv2D(
-            filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{i}"
-        )(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="relu", name="fc")(x)
-    mean = layers.Dense(latent_dim, name="mean")(x)
-    log_variance = layers.Dense(latent_dim, name="log_variance")(x)
-    return keras.Model(inputs, [mean, log_variance], name=name)
-
-
-def build_decoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="decoder"):
-    """Latent codes [B, latent_dim] -> images in [0, 1] of `image_shape`."""
-    image_shape = _check_image_shape(image_shape)
-    latent_dim = _check_latent_dim(latent_dim)
-    height, width = image_shape[0] // DOWNSAMPLING, image_shape[1] // DOWNSAMPLING
-    inputs = keras.Input(shape=(latent_dim,), name="latent")
-    x = layers.Dense(height * width * 256, activation="relu", name="fc")(inputs)
-    x = layers.Reshape((height, width, 256), name="unflatten")(x)
-    for i, (filters, stride) in enumerate(DECODER_DECONVS, start=1):
-        x = layers.Conv2DTranspose(
-            filters, 3, strides=stride, padding="same", activation="relu", name=f"deconv{i}"
-        )(x)
-    images = layers.Conv2DTranspose(
-        image_shape[-1], 3, padding="same", activation="sigmoid", name="deconv7"
-    )(x)
-    return keras.Model(inputs, images, name=name)
+from kerasda import export, losses
+from kerasda.layers.sampling import Sampling
+from kerasda.models.training import descend, deserialize, serialize
 
 
 @keras.saving.register_keras_serializable(package="kerasda")
-class Sampling(layers.Layer):
-    """The reparameterisation trick: (mean, log_variance) -> z.
-
-    `z = mean + exp(log_variance / 2) * epsilon` keeps z differentiable with
-    respect to the encoder's outputs; epsilon comes from a SeedGenerator so that
-    a run is reproducible given its seed.
-    """
-
-    def __init__(self, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs):
-        mean, log_variance = inputs
-        epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
-        return mean + tf.exp(0.5 * log_variance) * epsilon
-
-    def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
-
-
 class VAE(keras.Model):
     """A variational autoencoder trained on the (beta-weighted) negative ELBO.
 
@@ -133,7 +44,7 @@ class VAE(keras.Model):
             dimension (batch mean) is not penalised (0: plain ELBO).
 
     Example:
-        >>> vae = VAE(build_encoder(), build_decoder(), seed=0)
+        >>> vae = VAE(networks.vae.build_encoder(), networks.vae.build_decoder(), seed=0)
         >>> vae.compile(optimizer=keras.optimizers.Adam(1e-3))
         >>> vae.fit(images_in_0_1, batch_size=128, epochs=10)
         >>> vae.reconstruct(images_in_0_1[:5]).shape
@@ -175,6 +86,7 @@ class VAE(keras.Model):
         self.beta = float(beta)
         self.reconstruction_loss = reconstruction_loss
         self.reconstruction_loss_fn = losses.RECONSTRUCTION_LOSSES[reconstruction_loss]
+        self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
         # tf.train.Checkpoint does not follow SeedGenerators; holding the state
         # variable as an attribute saves it, so a resumed run continues the noise.
@@ -291,8 +203,7 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             loss_values = self.compute_losses(images, training=True)
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        gradients = tape.gradient(loss_values["total_loss"], variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        descend(tape, loss_values["total_loss"], variables, self.optimizer)
         return self._update_trackers(loss_values)
 
     def test_step(self, data):
@@ -301,15 +212,15 @@ class VAE(keras.Model):
 
     # -- Export. --
 
-    def serving_signatures(self):
-        """{name: (fn, input_specs)} for `kerasda.export.export_signatures`.
+    def serving_endpoints(self):
+        """The VAE's SavedModel signatures (no `serving_default`).
 
         encode(images[None,H,W,3] in [0, 1]) -> {mean, log_variance}
         decode(latent[None,latent_dim]) -> {images}
         reconstruct(images) -> {reconstructions}  (decodes the posterior mean)
         """
-        image_spec = tf.TensorSpec((None, *self.image_shape), tf.float32, name="images")
-        latent_spec = tf.TensorSpec((None, self.latent_dim), tf.float32, name="latent")
+        image_spec = (tf.TensorSpec((None, *self.image_shape), tf.float32, name="images"),)
+        latent_spec = (tf.TensorSpec((None, self.latent_dim), tf.float32, name="latent"),)
 
         def encode(images):
             mean, log_variance = self.encode(images)
@@ -322,29 +233,25 @@ class VAE(keras.Model):
             return {"reconstructions": self.reconstruct(images)}
 
         return {
-            "encode": (encode, [image_spec]),
-            "decode": (decode, [latent_spec]),
-            "reconstruct": (reconstruct, [image_spec]),
+            "encode": export.Endpoint(encode, image_spec),
+            "decode": export.Endpoint(decode, latent_spec),
+            "reconstruct": export.Endpoint(reconstruct, image_spec),
         }
 
+    # -- Serialisation. --
 
-def build_vae(
-    image_shape=IMAGE_SHAPE,
-    latent_dim=LATENT_DIM,
-    beta=1.0,
-    reconstruction_loss="bce",
-    seed=None,
-    kl_warmup_steps=0,
-    free_bits=0.0,
-):
-    """The EndoVAE model (uncompiled) for `image_shape` images and a `latent_dim` latent."""
-    return VAE(
-        build_encoder(image_shape, latent_dim),
-        build_decoder(image_shape, latent_dim),
-        beta=beta,
-        reconstruction_loss=reconstruction_loss,
-        seed=seed,
-        kl_warmup_steps=kl_warmup_steps,
-        free_bits=free_bits,
-        name="endovae",
-    )
+    def get_config(self):
+        return {
+            "name": self.name,
+            "encoder": serialize(self.encoder),
+            "decoder": serialize(self.decoder),
+            "beta": self.beta,
+            "reconstruction_loss": self.reconstruction_loss,
+            "seed": self.seed,
+            "kl_warmup_steps": self.kl_warmup_steps,
+            "free_bits": self.free_bits,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**deserialize(config, ("encoder", "decoder")))

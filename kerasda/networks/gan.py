@@ -28,10 +28,6 @@ import math
 import keras
 from keras import layers
 
-from kerasda.models.acgan import ACGAN
-from kerasda.models.cgan import CGAN
-from kerasda.models.dcgan import DCGAN
-
 INITS = ("normal_002", "keras_default")
 _BASE_RESOLUTION = 4
 
@@ -232,50 +228,3 @@ def build_auxiliary_classifier_discriminator(
         num_classes, kernel_initializer=_kernel_initializer(init), dtype="float32", name="class_logits"
     )(features)
     return keras.Model(images, [_real_fake_head(features, init), class_logits], name=name)
-
-
-GAN_MODELS = ("dcgan", "cgan", "acgan")
-
-
-def build_gan(
-    model="dcgan",
-    latent_dim=100,
-    ngf=64,
-    ndf=64,
-    image_shape=(32, 32, 1),
-    num_classes=10,
-    init="normal_002",
-    condition_discriminator=True,
-    seed=0,
-):
-    """A DCGAN, CGAN or ACGAN with matching networks (what `apps/train_gan.py` trains).
-
-    Args:
-        model: "dcgan", "cgan" or "acgan".
-        latent_dim, ngf, ndf, image_shape, init: see the factories above.
-        num_classes: classes of the conditional models (ignored by "dcgan").
-        condition_discriminator: cGAN only; False = the cD(x) ablation.
-        seed: seed of the model's noise.
-
-    Returns:
-        An uncompiled `DCGAN` / `CGAN` / `ACGAN`.
-    """
-    if model not in GAN_MODELS:
-        raise ValueError(f"model must be one of {GAN_MODELS}, got {model!r}.")
-    if model == "dcgan":
-        return DCGAN(
-            build_generator(latent_dim, ngf, image_shape, None, init),
-            build_discriminator(ndf, image_shape, init),
-            seed=seed,
-        )
-    generator = build_generator(latent_dim, ngf, image_shape, num_classes, init)
-    if model == "acgan":
-        discriminator = build_auxiliary_classifier_discriminator(num_classes, ndf, image_shape, init)
-        return ACGAN(generator, discriminator, num_classes, seed=seed)
-    if condition_discriminator:
-        discriminator = build_conditional_discriminator(num_classes, ndf, image_shape, init)
-    else:
-        discriminator = build_discriminator(ndf, image_shape, init)
-    return CGAN(
-        generator, discriminator, num_classes, condition_discriminator=condition_discriminator, seed=seed
-    )

@@ -1,16 +1,19 @@
-"""The digits task tower shared by the source-only baseline, DANN and PixelDA.
+"""The digits task tower shared by the source-only baseline, DANN, ADDA and PixelDA.
 
 conv5x5-32 -> max-pool -> conv5x5-48 -> max-pool -> fc100 -> fc100 -> fc10,
 ReLU throughout (Ganin & Lempitsky 2015; Bousmalis et al. 2017). The tower is
 split into a feature extractor (the convolutional part) and a label predictor
-so that DANN can attach its domain classifier between the two.
+so that DANN can attach its domain classifier between the two, and ADDA can
+give each domain its own encoder.
 """
 
 import keras
 from keras import layers
 
+from kerasda.layers.standardization import PerImageStandardization
 
 PADDINGS = ("same", "valid")
+INPUT_STANDARDIZATIONS = (None, "image", "channel")
 
 
 def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same",
@@ -68,3 +71,31 @@ def build_digits_classifier(input_shape=(32, 32, 3), num_classes=10, name="task_
     inputs = keras.Input(shape=input_shape, name="images")
     logits = label_predictor(feature_extractor(inputs))
     return keras.Model(inputs, logits, name=name)
+
+
+def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
+                            padding="same", batch_norm=False):
+    """The digits feature extractor, optionally behind `PerImageStandardization`.
+
+    This is the feature extractor of DANN and the encoder of ADDA.
+
+    Args:
+        padding: the convolutions' padding (see `build_digits_feature_extractor`).
+        batch_norm: batch normalisation after each convolution.
+        input_standardization: None (images go in as they are, the paper's
+            setting up to its mean subtraction), "image" or "channel" (each
+            image standardised on its own; see `PerImageStandardization`).
+    """
+    if input_standardization not in INPUT_STANDARDIZATIONS:
+        raise ValueError(
+            f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
+            f"got {input_standardization!r}."
+        )
+    extractor = build_digits_feature_extractor(input_shape, padding, batch_norm=batch_norm)
+    if input_standardization is None:
+        return extractor
+    inputs = keras.Input(shape=input_shape, name="images")
+    standardized = PerImageStandardization(
+        over=input_standardization, name="input_standardization"
+    )(inputs)
+    return keras.Model(inputs, extractor(standardized), name="standardized_feature_extractor")
