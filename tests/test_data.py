@@ -1,4 +1,5 @@
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -9,11 +10,15 @@ from kerasda.data import (
     MissingDataError,
     TargetLabelAccessError,
     load_domain,
+    mnist,
     mnist_m,
     pipeline,
 )
+from kerasda.data import cache as data_cache
 from kerasda.data.folders import load_image_folder
 from kerasda.data.mnist import load_mnist_arrays
+
+from conftest import write_idx
 
 
 def test_mnist_from_idx_files_is_rgb_32px_uint8(tiny_data_dir, tmp_path):
@@ -73,6 +78,21 @@ def test_mnist_m_second_load_comes_from_cache(tiny_data_dir, tmp_path, monkeypat
     monkeypatch.setattr(mnist_m, "synthesize_mnist_m", lambda *a, **k: pytest.fail("re-synthesised"))
     second = load_domain("mnist_m", data_dir=tiny_data_dir, cache_dir=cache)
     np.testing.assert_array_equal(first.x_train, second.x_train)
+
+
+def test_one_cache_folder_keeps_datasets_from_different_data_dirs_apart(tiny_data_dir, tmp_path):
+    cache = tmp_path / "shared_cache"
+    first = load_domain("mnist", data_dir=tiny_data_dir, cache_dir=cache)
+    other = tmp_path / "other_copy"
+    shutil.copytree(tiny_data_dir / "mnist", other / "mnist")
+    x = mnist.read_idx(other / "mnist" / "train-images-idx3-ubyte.gz")
+    write_idx(other / "mnist" / "train-images-idx3-ubyte.gz", 255 - x)  # another dataset, same name
+    second = load_domain("mnist", data_dir=other, cache_dir=cache)
+    assert not np.array_equal(first.x_train, second.x_train)
+    assert len(list(cache.glob("mnist_*.npz"))) == 2
+    again = load_domain("mnist", data_dir=tiny_data_dir, cache_dir=cache)  # served from its own entry
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    assert data_cache.source_fingerprint([tiny_data_dir]) != data_cache.source_fingerprint([other])
 
 
 def test_shared_80_20_split_keeps_source_and_target_index_paired(tiny_data_dir, tmp_path):

@@ -1,6 +1,8 @@
 """An on-disk cache of processed arrays, so a second run does not redo the work."""
 
+import hashlib
 import os
+import pathlib
 import tempfile
 import time
 
@@ -22,6 +24,25 @@ def _remove_stale_temps(directory, key):
                 tmp.unlink()
         except OSError:
             pass
+
+
+def source_fingerprint(sources):
+    """A short hash of where the raw files are and of their size and mtime.
+
+    Part of a cache key, so pointing --data_dir at another copy of a dataset
+    (or replacing its files) builds a new cache entry instead of silently
+    reusing arrays made from different files. A folder counts by its own
+    path and mtime (a file added or removed changes it).
+    """
+    digest = hashlib.sha1()
+    for source in sources:
+        path = pathlib.Path(source).resolve()
+        try:
+            stat = path.stat()
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}|missing\n".encode())
+    return digest.hexdigest()[:10]
 
 
 def cached_arrays(key, build_fn, cache_dir=None):

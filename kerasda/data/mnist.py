@@ -65,6 +65,19 @@ def load_mnist_arrays(data_dir=None, download=False):
     raise AssertionError("unreachable")
 
 
+def source_files(data_dir=None):
+    """The files MNIST is read from: the IDX files when present, else the TFDS folder."""
+    mnist_dir = paths.resolve_data_dir(data_dir) / "mnist"
+    idx = [_idx_path(mnist_dir, n) for pair in IDX_FILES.values() for n in pair]
+    if all(path.exists() for path in idx):
+        return idx
+    return [paths.resolve_data_dir(data_dir) / "tensorflow_datasets"]
+
+
+def source_fingerprint(data_dir=None):
+    return cache.source_fingerprint(source_files(data_dir))
+
+
 def load_mnist(data_dir=None, image_size=32, download=False, cache_dir=None):
     """MNIST as a Domain of RGB uint8 images resized to `image_size` (cached)."""
 
@@ -76,5 +89,6 @@ def load_mnist(data_dir=None, image_size=32, download=False, cache_dir=None):
             for key, value in (("x", images.resize_uint8(images.to_rgb(x), image_size)), ("y", y))
         }
 
-    arrays = cache.cached_arrays(f"mnist_{image_size}px", build, cache_dir)
+    key = f"mnist_{source_fingerprint(data_dir)}_{image_size}px"
+    arrays = cache.cached_arrays(key, build, cache_dir)
     return Domain("mnist", **arrays, class_names=tuple(str(i) for i in range(10)))

@@ -92,14 +92,17 @@ def synthesize_mnist_m(data_dir=None, seed=0, download=False):
     return result
 
 
-def synth_cache_key(seed, image_size):
-    return f"mnist_m_synth_v{RECIPE_VERSION}_seed{seed}_{image_size}px"
+def synth_cache_key(seed, image_size, data_dir=None):
+    """Changes with the recipe, the seed, the size and the MNIST / BSDS500 files it is made from."""
+    bsds = paths.resolve_data_dir(data_dir) / BSDS_TRAIN_SUBDIR
+    sources = cache.source_fingerprint([*mnist.source_files(data_dir), bsds])
+    return f"mnist_m_synth_v{RECIPE_VERSION}_seed{seed}_{sources}_{image_size}px"
 
 
 def load_mnist_m_synth(data_dir=None, image_size=32, seed=0, download=False, cache_dir=None):
     """Synthesised MNIST-M as a Domain named "mnist_m_synth"; built once per seed, then cached."""
     native = cache.cached_arrays(
-        synth_cache_key(seed, SYNTH_SIZE),
+        synth_cache_key(seed, SYNTH_SIZE, data_dir),
         lambda: synthesize_mnist_m(data_dir, seed, download),
         cache_dir,
     )
@@ -107,7 +110,7 @@ def load_mnist_m_synth(data_dir=None, image_size=32, seed=0, download=False, cac
         arrays = native
     else:
         arrays = cache.cached_arrays(
-            synth_cache_key(seed, image_size),
+            synth_cache_key(seed, image_size, data_dir),
             lambda: {k: images.resize_uint8(v, image_size) if k.startswith("x_") else v for k, v in native.items()},
             cache_dir,
         )

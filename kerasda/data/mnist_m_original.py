@@ -98,9 +98,10 @@ def read_labels(data_dir=None):
 
 
 def cache_key(labels_by_split, image_size):
-    """Changes when a label file changes (count or content), so a grown release is re-read."""
+    """Changes when a label file changes (count or content) or the release is read from elsewhere."""
     digest = hashlib.sha1()
-    for _, _, names, labels in labels_by_split.values():
+    for folder, label_path, names, labels in labels_by_split.values():
+        digest.update(cache.source_fingerprint([folder, label_path]).encode())
         digest.update("\n".join(names).encode())
         digest.update(labels.tobytes())
     counts = "+".join(str(len(entry[2])) for entry in labels_by_split.values())

@@ -45,6 +45,6 @@ def load_svhn(data_dir=None, image_size=32, cache_dir=None):
     if image_size == 32:  # reading the .mat files is about as fast as reading a cache
         arrays = build()
     else:
-        sizes = "_".join(str(path.stat().st_size) for path in files.values())
-        arrays = cache.cached_arrays(f"svhn_{sizes}_{image_size}px", build, cache_dir)
+        sources = cache.source_fingerprint(files.values())
+        arrays = cache.cached_arrays(f"svhn_{sources}_{image_size}px", build, cache_dir)
     return Domain("svhn", **arrays, class_names=tuple(str(i) for i in range(10)))
