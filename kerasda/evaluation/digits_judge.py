@@ -1,7 +1,7 @@
 """The digits judge: a classifier trained once on real MNIST that scores generated digits.
 
 A GAN is judged by the same digits tower the adaptation methods use
-(`kerasda.models.classifiers.build_digits_classifier`), trained once on real
+(`kerasda.networks.digits.build_digits_classifier`), trained once on real
 MNIST and cached (`load_or_train_digits_classifier`). `DigitsJudge` scores a
 set of samples with it: the `class_scores` of its predictions and the
 `frechet` distance to real MNIST test images in its penultimate layer.
