@@ -278,3 +278,19 @@ def test_accuracies_are_keras_metrics_on_the_step_outputs():
     assert float(logs["source_accuracy"]) == pytest.approx(np.mean(source_logits.argmax(-1) == labels.numpy()))
     assert float(logs["target_accuracy"]) == pytest.approx(np.mean(target_logits.argmax(-1) == labels.numpy()))
     assert isinstance(model.discriminator_accuracy, keras.metrics.BinaryAccuracy)
+
+
+def test_train_step_runs_the_generator_forward_once():
+    model = tiny_model()
+    calls = []
+    forward = model.generator.call
+
+    def counting_call(*args, **kwargs):
+        calls.append(kwargs.get("training"))
+        return forward(*args, **kwargs)
+
+    model.generator.call = counting_call
+    logs = model.train_step(batch())
+    assert len(calls) == 1
+    assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 1
+    assert np.isfinite(float(logs["g_loss"])) and np.isfinite(float(logs["d_loss"]))

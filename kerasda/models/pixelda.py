@@ -284,7 +284,8 @@ class PixelDA(keras.Model):
             )
         noise = self.sample_noise(tf.shape(source_images)[0])
 
-        # G runs forward once per step; its tape stays open for the G step below.
+        # G runs forward once per step. Its tape records that pass, pauses for the
+        # D/T step, and resumes to record the G-step losses.
         g_tape = tf.GradientTape()
         with g_tape:
             generated_images = self.generator([source_images, noise], training=True)
