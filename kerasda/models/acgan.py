@@ -29,10 +29,10 @@ import tensorflow as tf
 from keras import ops
 
 from kerasda import distribute, losses, precision
-from kerasda.models.cgan import conditional_generate_endpoints
-from kerasda.models.dcgan import check_gan_compile_arguments
 from kerasda.models.training import (
     adversarial_adam,
+    check_gan_compile_arguments,
+    conditional_generate_endpoints,
     descend,
     deserialize,
     expect_io,

@@ -14,12 +14,10 @@ data's class distribution.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from kerasda import export
 from kerasda.models.dcgan import DCGAN
-from kerasda.models.training import expect_io
+from kerasda.models.training import conditional_generate_endpoints, expect_io
 
 
 @keras.saving.register_keras_serializable(package="kerasda")
@@ -108,16 +106,3 @@ class CGAN(DCGAN):
             "num_classes": self.num_classes,
             "condition_discriminator": self.condition_discriminator,
         }
-
-
-def conditional_generate_endpoints(generator, latent_dim):
-    """The SavedModel signatures of a class-conditional generator (cGAN, ACGAN)."""
-
-    def generate(noise, labels):
-        return {"images": generator([noise, tf.cast(labels, tf.int32)], training=False)}
-
-    endpoint = export.Endpoint(generate, (
-        tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
-        tf.TensorSpec([None], tf.int64, name="labels"),
-    ))
-    return {"generate": endpoint, "serving_default": endpoint}

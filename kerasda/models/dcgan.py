@@ -25,22 +25,12 @@ from keras import ops
 from kerasda import distribute, export, losses, precision
 from kerasda.models.training import (
     adversarial_adam,
+    check_gan_compile_arguments,
     descend,
     deserialize,
     expect_io,
     serialize,
 )
-
-
-def check_gan_compile_arguments(generator_loss, label_smoothing):
-    """ValueError unless `generator_loss` names a `losses.GENERATOR_LOSSES` entry and 0 <= smoothing < 1."""
-    if generator_loss not in losses.GENERATOR_LOSSES:
-        raise ValueError(
-            f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
-            f"got {generator_loss!r}."
-        )
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
 
 
 @keras.saving.register_keras_serializable(package="kerasda")

@@ -1,12 +1,13 @@
-"""Small helpers that every method's `train_step` shares.
+"""Small helpers the methods share: update steps, network checks, serialisation, GAN settings.
 
 They hold no state and no algorithm: each model's `train_step` still reads top
 to bottom like its paper's algorithm box, calling these for the bookkeeping.
 """
 
 import keras
+import tensorflow as tf
 
-from kerasda import distribute
+from kerasda import distribute, export, losses
 
 
 def descend(tape, loss, variables, optimizer):
@@ -51,3 +52,27 @@ def deserialize(config, keys):
     for key in keys:
         config[key] = keras.saving.deserialize_keras_object(config[key])
     return config
+
+
+def check_gan_compile_arguments(generator_loss, label_smoothing):
+    """ValueError unless `generator_loss` names a `losses.GENERATOR_LOSSES` entry and 0 <= smoothing < 1."""
+    if generator_loss not in losses.GENERATOR_LOSSES:
+        raise ValueError(
+            f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
+            f"got {generator_loss!r}."
+        )
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+
+
+def conditional_generate_endpoints(generator, latent_dim):
+    """The SavedModel signatures of a class-conditional generator (cGAN, ACGAN)."""
+
+    def generate(noise, labels):
+        return {"images": generator([noise, tf.cast(labels, tf.int32)], training=False)}
+
+    endpoint = export.Endpoint(generate, (
+        tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
+        tf.TensorSpec([None], tf.int64, name="labels"),
+    ))
+    return {"generate": endpoint, "serving_default": endpoint}
