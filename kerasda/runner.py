@@ -154,6 +154,46 @@ class _Interrupted(Exception):
     pass
 
 
+class _StopRequests:
+    """Ctrl-C and SIGTERM, deferred to the next step boundary.
+
+    A signal only records itself; the loop stops where the step counter, the
+    weights and history.jsonl agree (before an execution, or after one's log,
+    evaluation and checkpoint), so a resumed run has every step exactly once.
+    A second signal stops at once (the user insists), checkpointing what is there.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = None
+        self.previous = {}
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # handlers can only be set on the main thread
+        for signum in self.SIGNALS:
+            self.previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def restore(self):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _on_signal(self, signum, frame):
+        del frame
+        if self.signum is not None:
+            raise _Interrupted()
+        self.signum = signum
+        logging.warning("%s received: stopping after the current step (press again to stop now).",
+                        signal.Signals(signum).name)
+
+    def stop_if_requested(self):
+        if self.signum is not None:
+            raise _Interrupted()
+
+
 class TrainingDiverged(UserError):
     """Training produced a non-finite loss or weight; nothing non-finite was checkpointed.
 
@@ -441,11 +481,11 @@ class _TrainingLoop:
         self.iterator = iter(distribute.distribute_dataset(dataset, self.strategy))
         self.progbar = ResumedProgbar(self.config.max_steps, start_step, deadline=clock.deadline())
         self.logs = {}
+        self.stops = _StopRequests().install()
 
     def run(self):
         """Train; returns the last step trained. Ctrl-C and SIGTERM checkpoint, then re-raise."""
         run = self.owner
-        previous_handler = _install_sigterm_handler()
         run.step = self.start_step
         self.clock.start()
         run._clock = self.clock.elapsed
@@ -453,7 +493,9 @@ class _TrainingLoop:
             self.callbacks.on_train_begin()
             out_of_time = False
             while run.step < self.config.max_steps and not out_of_time:
+                self.stops.stop_if_requested()
                 out_of_time = self.execute(run.step)
+            self.stops.stop_if_requested()
         except (KeyboardInterrupt, _Interrupted):
             path = self.checkpoints.save(run.step, self.clock.elapsed())
             logging.warning(
@@ -462,8 +504,7 @@ class _TrainingLoop:
             raise KeyboardInterrupt(f"interrupted at step {run.step}") from None
         finally:
             run._clock = None
-            if previous_handler is not None:
-                signal.signal(signal.SIGTERM, previous_handler)
+            self.stops.restore()
         self.clock.stop()
         self.callbacks.on_train_end(self.logs)
         return run.step
@@ -472,6 +513,7 @@ class _TrainingLoop:
         """One execution after `step`, then the due log, evaluation, checkpoint; True when out of time."""
         n = min(self.config.steps_per_execution, self.config.max_steps - step)
         self.callbacks.on_train_batch_begin(step)
+        self.stops.stop_if_requested()
         logs = self.train_steps(n)
         step = self.owner.step = step + n
         self.clock.count(n)
@@ -660,17 +702,6 @@ def purge_events_after(tensorboard_dir, step):
             path.unlink()
     logging.info("TensorBoard events: kept %d up to the checkpoint at step %d.", len(kept), step)
     return at_step
-
-
-def _install_sigterm_handler():
-    """Turn SIGTERM into a checkpointed stop; returns the old handler (None off the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def on_sigterm(signum, frame):
-        raise _Interrupted()
-
-    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _to_json(value):
