@@ -71,7 +71,7 @@ def resolve_packaged_flagfiles(argv, cwd=None):
     """
     prefix, resolved = "--flagfile=", []
     for arg in argv:
-        path = arg[len(prefix):] if arg.startswith(prefix) else None
+        path = arg[len(prefix) :] if arg.startswith(prefix) else None
         if path and path.replace(os.sep, "/").startswith("apps/configs/"):
             if not os.path.exists(os.path.join(cwd or os.getcwd(), path)):
                 packaged = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", os.path.basename(path))

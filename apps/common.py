@@ -16,8 +16,8 @@ from absl import app, flags, logging
 
 import apps
 from kerasda import distribute, errors, precision, runner, validation
-from kerasda.data import augmentation, download, load_domain, paths, registry
 from kerasda.callbacks import hparams
+from kerasda.data import augmentation, download, load_domain, paths, registry
 from kerasda.evaluation import embeddings
 
 FLAGS = flags.FLAGS
@@ -29,23 +29,62 @@ USER_ERROR_EXIT_CODE = 2
 INTERRUPT_EXIT_CODES = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 
 flags.DEFINE_bool(
-    "verbose", False,
+    "verbose",
+    False,
     "Show TensorFlow's C++ log lines and the traceback of user errors (give it on the command line: "
     "TensorFlow reads its log level before flags are parsed).",
 )
 
 # Flag checks run before any work (see `check_flags`); a rule applies to every app that defines the flag.
-_AT_LEAST_ONE = ("batch_size", "max_steps", "log_every", "eval_every", "checkpoint_every",
-                 "steps_per_execution", "source_batch_size", "discriminator_units", "nz", "ngf", "ndf",
-                 "latent_dim", "retries", "num_images", "num_figure_images", "attack_max_steps",
-                 "head_epochs")
-_AT_LEAST_ZERO = ("seed", "source_only_steps", "source_steps", "tsne_examples", "pad_examples",
-                  "eval_samples", "num_eval_samples", "judge_epochs", "classifier_epochs",
-                  "num_quality_images", "heldout_loss_images", "epochs", "num_examples", "num_train",
-                  "num_test", "smoothgrad_samples")
-_POSITIVE = ("learning_rate", "source_learning_rate", "discriminator_learning_rate",
-             "target_encoder_learning_rate", "lr_d", "lr_g", "max_minutes", "fine_tune_learning_rate",
-             "attack_step_size", "vis_learning_rate")
+_AT_LEAST_ONE = (
+    "batch_size",
+    "max_steps",
+    "log_every",
+    "eval_every",
+    "checkpoint_every",
+    "steps_per_execution",
+    "source_batch_size",
+    "discriminator_units",
+    "nz",
+    "ngf",
+    "ndf",
+    "latent_dim",
+    "retries",
+    "num_images",
+    "num_figure_images",
+    "attack_max_steps",
+    "head_epochs",
+)
+_AT_LEAST_ZERO = (
+    "seed",
+    "source_only_steps",
+    "source_steps",
+    "tsne_examples",
+    "pad_examples",
+    "eval_samples",
+    "num_eval_samples",
+    "judge_epochs",
+    "classifier_epochs",
+    "num_quality_images",
+    "heldout_loss_images",
+    "epochs",
+    "num_examples",
+    "num_train",
+    "num_test",
+    "smoothgrad_samples",
+)
+_POSITIVE = (
+    "learning_rate",
+    "source_learning_rate",
+    "discriminator_learning_rate",
+    "target_encoder_learning_rate",
+    "lr_d",
+    "lr_g",
+    "max_minutes",
+    "fine_tune_learning_rate",
+    "attack_step_size",
+    "vis_learning_rate",
+)
 _FRACTION = ("momentum", "beta_1", "beta1", "label_smoothing", "validation_fraction")  # in [0, 1)
 FLAG_RULES = {
     **{name: (lambda v: v >= 1, "an integer >= 1") for name in _AT_LEAST_ONE},
@@ -116,8 +155,9 @@ def check_paths(values=None, writes_data_dir=False):
         validation.check_writable_dir("runs", "--output_dir (default runs/)")
     if values.get("export_dir"):
         validation.check_new_or_empty_dir(
-            values["export_dir"], "--export_dir", "choose a new --export_dir, or leave it unset to write the "
-            "next version under --export_root"
+            values["export_dir"],
+            "--export_dir",
+            "choose a new --export_dir, or leave it unset to write the next version under --export_root",
         )
     elif values.get("export_root"):
         validation.check_writable_dir(values["export_root"], "--export_root")
@@ -350,12 +390,14 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_string("cache_dir", None, "Processed-data cache; default $KERASDA_CACHE_DIR, ~/.cache/kerasda.")
     flags.DEFINE_bool("tfds_download", False, "Let TFDS download datasets missing from --data_dir.")
     flags.DEFINE_bool(
-        "download", False,
+        "download",
+        False,
         "Fetch datasets missing from --data_dir (MNIST, BSDS500 for MNIST-M, SVHN) from their official "
         "URLs, verified, as `python -m apps.prepare_data` does. Off by default: nothing is downloaded unasked.",
     )
     flags.DEFINE_string(
-        "source", "mnist",
+        "source",
+        "mnist",
         "Source domain: mnist, mnist_m (the original release if <data_dir>/mnist_m/ holds it, else "
         "synthesised), mnist_m_original, mnist_m_synth, uci_digits, svhn, folder:<path>, npz:<path>.",
     )
@@ -376,12 +418,16 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
     flags.DEFINE_bool("xla", False, "jit_compile the train step (was slower on CPU; try it on GPU).")
     flags.DEFINE_enum(
-        "precision", "float32", list(precision.PRECISIONS),
+        "precision",
+        "float32",
+        list(precision.PRECISIONS),
         "float32, or mixed precision (float32 weights): mixed_bfloat16 (CPUs with AVX512_BF16, TPUs, "
         "Ampere+ GPUs) or mixed_float16 (GPUs; with loss scaling).",
     )
     flags.DEFINE_enum(
-        "distribution", "default", list(distribute.DISTRIBUTIONS),
+        "distribution",
+        "default",
+        list(distribute.DISTRIBUTIONS),
         "default: one device; mirrored: every GPU of this host; multi_worker: the hosts in TF_CONFIG. "
         "--batch_size is the global batch.",
     )
@@ -390,7 +436,9 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
 def define_augmentation_flag():
     """`--augmentation` for the apps that train digit classifiers across domains."""
     flags.DEFINE_enum(
-        "augmentation", "none", list(augmentation.AUGMENTATIONS),
+        "augmentation",
+        "none",
+        list(augmentation.AUGMENTATIONS),
         "Random jitter of every training batch, source and target alike: geometric = shift, zoom "
         "and rotation (kerasda.data.augmentation).",
     )
@@ -404,7 +452,8 @@ def augmentation_from_flags(seed_offset=0):
 def define_epochs_flag(default):
     """`--epochs` for apps that count passes over their data (see `max_steps_from_epochs`)."""
     flags.DEFINE_float(
-        "epochs", default,
+        "epochs",
+        default,
         "Passes over the training set; 0 uses --max_steps. An explicit --max_steps wins.",
     )
 
@@ -492,8 +541,12 @@ def check_same_classes(source, target, source_spec, target_spec):
             f"{target.num_classes}; adaptation needs the same label set (0..K-1 in both)."
         )
     if source.class_names != target.class_names:
-        logging.warning("Source classes %s and target classes %s differ in name; class i of one is "
-                        "taken to be class i of the other.", source.class_names, target.class_names)
+        logging.warning(
+            "Source classes %s and target classes %s differ in name; class i of one is "
+            "taken to be class i of the other.",
+            source.class_names,
+            target.class_names,
+        )
 
 
 def load_source_and_target():

@@ -18,8 +18,8 @@ import tensorflow as tf
 from absl import flags
 
 from apps import common
-from kerasda.data import load_domain, pipeline
 from kerasda import validation
+from kerasda.data import load_domain, pipeline
 from kerasda.errors import DataError
 from kerasda.evaluation import metrics, plots
 
@@ -84,15 +84,20 @@ def main(argv):
     loaded, serving_fn = load_classifier(FLAGS.model)
     size = signature_image_size(serving_fn)
     domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=size)
-    num_outputs = serving_fn.structured_outputs["probabilities"].shape[-1] if (
-        "probabilities" in serving_fn.structured_outputs) else None
+    num_outputs = (
+        serving_fn.structured_outputs["probabilities"].shape[-1]
+        if ("probabilities" in serving_fn.structured_outputs)
+        else None
+    )
     if num_outputs is not None and num_outputs != domain.num_classes:
         raise DataError(
             f"--model={FLAGS.model} predicts {num_outputs} classes but --domain={FLAGS.domain} has "
             f"{domain.num_classes}; evaluate on a domain with the export's classes."
         )
-    print(f"{domain.name}: {len(domain.x_test)} test images served at {size}x{size} (the export's input size), "
-          "scaled to [-1, 1].")
+    print(
+        f"{domain.name}: {len(domain.x_test)} test images served at {size}x{size} (the export's input size), "
+        "scaled to [-1, 1]."
+    )
     predicted = serve_classes(serving_fn, domain.x_test, FLAGS.batch_size)
     del loaded
     report = metrics.classification_metrics(domain.y_test, predicted, domain.num_classes)

@@ -23,9 +23,13 @@ from kerasda.inspect import inspection, load_classifier
 from kerasda.inspect.class_visualisation import VisualisationConfig
 
 flags.DEFINE_string("model", None, "SavedModel version folder or .keras file of a classifier.", required=True)
-flags.DEFINE_enum("score", "auto", ["auto", "logits", "log_probabilities"],
-                  "Score to differentiate: auto = logits when the model gives them (kerasda digits exports, "
-                  ".keras), else log-probabilities from the serving signature.")
+flags.DEFINE_enum(
+    "score",
+    "auto",
+    ["auto", "logits", "log_probabilities"],
+    "Score to differentiate: auto = logits when the model gives them (kerasda digits exports, "
+    ".keras), else log-probabilities from the serving signature.",
+)
 flags.DEFINE_string("domain", "mnist_m", "Domain whose test split is inspected, named as the apps' --source.")
 flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR.")
 flags.DEFINE_string("output_dir", None, "Default runs/inspect/<timestamp>.")
@@ -62,8 +66,13 @@ def config_from_flags():
         epsilons=tuple(epsilons),
         fgsm_steps=tuple(fgsm_steps),
         visualisation=VisualisationConfig(
-            iterations=FLAGS.vis_iterations, learning_rate=FLAGS.vis_learning_rate, l2_weight=FLAGS.vis_l2_weight,
-            jitter=FLAGS.vis_jitter, blur_every=FLAGS.vis_blur_every, blur_sigma=FLAGS.vis_blur_sigma, seed=FLAGS.seed,
+            iterations=FLAGS.vis_iterations,
+            learning_rate=FLAGS.vis_learning_rate,
+            l2_weight=FLAGS.vis_l2_weight,
+            jitter=FLAGS.vis_jitter,
+            blur_every=FLAGS.vis_blur_every,
+            blur_sigma=FLAGS.vis_blur_sigma,
+            seed=FLAGS.seed,
         ),
         seed=FLAGS.seed,
     )
@@ -79,8 +88,10 @@ def load_model_from_flags():
     """The --model classifier; a path, kind or file that cannot work is a UserError naming --model."""
     path = validation.check_model_path(FLAGS.model, "--model")
     if path.suffix == ".keras" and FLAGS.score == "log_probabilities":
-        raise FlagError(f"--model={path} --score=log_probabilities: a .keras model gives logits; use "
-                        "--score=auto or logits, or pass a SavedModel export.")
+        raise FlagError(
+            f"--model={path} --score=log_probabilities: a .keras model gives logits; use "
+            "--score=auto or logits, or pass a SavedModel export."
+        )
     try:
         return load_classifier(str(path), score=FLAGS.score)
     except UserError:
@@ -100,17 +111,20 @@ def main(argv):
     domain = load_domain(FLAGS.domain, data_dir=FLAGS.data_dir, seed=FLAGS.seed, image_size=size)
     x, y = test_subset(domain, FLAGS.num_images, FLAGS.seed)
     images = pipeline.to_model_range(x, classifier.value_range)
-    output_dir = pathlib.Path(
-        FLAGS.output_dir or f"runs/inspect/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    )
+    output_dir = pathlib.Path(FLAGS.output_dir or f"runs/inspect/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     arrays, metrics = inspection.inspect(classifier, images, y, config)
     metrics = {"model": FLAGS.model, "domain": domain.name, "image_size": size, **metrics}
-    written = inspection.write_outputs(arrays, metrics, output_dir, f"{classifier.name} on {domain.name}", classifier.value_range)
+    written = inspection.write_outputs(
+        arrays, metrics, output_dir, f"{classifier.name} on {domain.name}", classifier.value_range
+    )
     logging.info("Wrote %s and metrics.json to %s", ", ".join(p.name for p in written), output_dir)
     print(f"{classifier.name} on {domain.name}: clean accuracy {metrics['clean_accuracy']:.4f}")
     if "targeted_attack" in metrics:
         t = metrics["targeted_attack"]
-        print(f"targeted attack: success {t['success_rate']:.2%}, median steps {t['median_steps']}, median L2 {t['median_l2']:.3f}")
+        print(
+            f"targeted attack: success {t['success_rate']:.2%}, median steps {t['median_steps']}, "
+            f"median L2 {t['median_l2']:.3f}"
+        )
     for key, value in metrics.get("robustness", {}).items():
         if key.endswith("_accuracy"):
             print(f"{key} at eps {metrics['robustness']['epsilons_grey_levels']}: {np.round(value, 4).tolist()}")

@@ -18,7 +18,8 @@ from kerasda import errors
 from kerasda.data import download
 
 flags.DEFINE_list(
-    "datasets", ["mnist", "bsds500"],
+    "datasets",
+    ["mnist", "bsds500"],
     f"Datasets to prepare, from {', '.join(download.SPECS)}, or 'all'. The default is what the README's "
     "main job needs (MNIST-M is synthesised from MNIST and BSDS500).",
 )

@@ -36,18 +36,26 @@ common.define_common_flags(default_max_steps=3000, default_batch_size=64)
 common.define_augmentation_flag()
 flags.DEFINE_integer("source_steps", 2500, "Stage 1: steps of supervised training on the source.")
 flags.DEFINE_integer("source_batch_size", 128, "Stage 1: labelled source images per step.")
-flags.DEFINE_float("source_learning_rate", 1e-3,
-                   "Stage 1: initial Adam learning rate, cosine-decayed over --source_steps.")
+flags.DEFINE_float(
+    "source_learning_rate", 1e-3, "Stage 1: initial Adam learning rate, cosine-decayed over --source_steps."
+)
 flags.DEFINE_float("discriminator_learning_rate", 2e-4, "Stage 2: the discriminator's Adam rate.")
 flags.DEFINE_float("target_encoder_learning_rate", 2e-4, "Stage 2: the target encoder's Adam rate.")
 flags.DEFINE_float("beta_1", 0.5, "Stage 2: Adam beta_1 of both optimizers.")
 flags.DEFINE_integer("discriminator_units", 500, "Width of the discriminator's two hidden layers.")
-flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"],
-                  "Standardise each image on its own inside the encoders (as DANN's config); "
-                  "none = raw [-1, 1] input.")
-flags.DEFINE_enum("padding", "valid", ["same", "valid"],
-                  "Convolution padding of the encoders; valid + --image_size=28 is the MNIST "
-                  "tower of Ganin & Lempitsky (and DANN's config).")
+flags.DEFINE_enum(
+    "input_standardization",
+    "image",
+    ["none", "image", "channel"],
+    "Standardise each image on its own inside the encoders (as DANN's config); none = raw [-1, 1] input.",
+)
+flags.DEFINE_enum(
+    "padding",
+    "valid",
+    ["same", "valid"],
+    "Convolution padding of the encoders; valid + --image_size=28 is the MNIST "
+    "tower of Ganin & Lempitsky (and DANN's config).",
+)
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
 
@@ -67,7 +75,8 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     stage = runner.Run(config)
     with strategy.scope():
         source_encoder, source_classifier = build_source_networks(
-            source.image_shape, source.num_classes,
+            source.image_shape,
+            source.num_classes,
             None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
             FLAGS.padding,
         )
@@ -80,22 +89,25 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.source_batch_size, seed=stage.data_seed,
+        source.x_train,
+        source.y_train,
+        FLAGS.source_batch_size,
+        seed=stage.data_seed,
         augment=common.augmentation_from_flags(),
     )
     evaluation = ClassifierEvaluation(stage, model, eval_sets, source.class_names)
     curves = FigureCallback(
-        stage, "curves",
+        stage,
+        "curves",
         lambda: plots.curves_figure(
-            stage.read_history(), ["accuracy", "eval/source_accuracy", "eval/target_accuracy"],
+            stage.read_history(),
+            ["accuracy", "eval/source_accuracy", "eval/target_accuracy"],
             "ADDA stage 1: source only",
         ),
     )
     if stage.initial_step >= FLAGS.source_steps:
         logging.info("Stage 1 already trained (%d steps): restoring it.", stage.initial_step)
-    result = stage.train(
-        model, dataset, callbacks=[evaluation, curves], examples_per_step=FLAGS.source_batch_size
-    )
+    result = stage.train(model, dataset, callbacks=[evaluation, curves], examples_per_step=FLAGS.source_batch_size)
     return source_encoder, source_classifier, evaluation.results, result
 
 
@@ -108,7 +120,10 @@ def main(argv):
     eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
 
     source_encoder, source_classifier, source_results, source_result = train_source_stage(
-        run.restore_checkpoint_dir.parent, source, eval_sets, strategy  # the chief's run.output_dir
+        run.restore_checkpoint_dir.parent,
+        source,
+        eval_sets,
+        strategy,  # the chief's run.output_dir
     )
 
     # Re-seeded so that stage 2 starts the same whether stage 1 was trained or
@@ -118,20 +133,17 @@ def main(argv):
         adda = ADDA(
             source_encoder,
             source_classifier,
-            discriminator=build_discriminator(
-                source_encoder.output.shape[-1], FLAGS.discriminator_units
-            ),
+            discriminator=build_discriminator(source_encoder.output.shape[-1], FLAGS.discriminator_units),
         )
         adda.compile(
-            discriminator_optimizer=keras.optimizers.Adam(
-                FLAGS.discriminator_learning_rate, beta_1=FLAGS.beta_1
-            ),
-            target_encoder_optimizer=keras.optimizers.Adam(
-                FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1
-            ),
+            discriminator_optimizer=keras.optimizers.Adam(FLAGS.discriminator_learning_rate, beta_1=FLAGS.beta_1),
+            target_encoder_optimizer=keras.optimizers.Adam(FLAGS.target_encoder_learning_rate, beta_1=FLAGS.beta_1),
         )
     dataset = pipeline.adaptation_dataset(
-        source, target, FLAGS.batch_size, seed=run.data_seed,
+        source,
+        target,
+        FLAGS.batch_size,
+        seed=run.data_seed,
         augment=common.augmentation_from_flags(seed_offset=1),
     )
     evaluation = ClassifierEvaluation(run, adda.classifier, eval_sets, source.class_names)
@@ -140,36 +152,50 @@ def main(argv):
         "curves",
         lambda: plots.curves_figure(
             run.read_history(),
-            ["discriminator_loss", "encoder_loss", "discriminator_accuracy",
-             "eval/source_accuracy", "eval/target_accuracy"],
+            [
+                "discriminator_loss",
+                "encoder_loss",
+                "discriminator_accuracy",
+                "eval/source_accuracy",
+                "eval/target_accuracy",
+            ],
             "ADDA stage 2: losses and accuracy",
         ),
     )
-    result = run.train(
-        adda, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size
-    )
+    result = run.train(adda, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size)
 
     extra = {f"source_only_{key}": value for key, value in source_results.items()}
-    extra.update(common.compare_embeddings(
-        run, {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},
-        eval_sets, source, target, result.steps,
-    ))
-
-    path = export.export_classifier(
-        adda.classifier, "adda_classifier", source.image_shape, *common.export_location()
+    extra.update(
+        common.compare_embeddings(
+            run,
+            {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},
+            eval_sets,
+            source,
+            target,
+            result.steps,
+        )
     )
-    final = run.write_metrics({
-        **evaluation.results,
-        **extra,
-        "source_stage_steps": source_result.steps,
-        "source_stage_wall_seconds": source_result.wall_seconds,
-        "export_path": str(path),
-    })
+
+    path = export.export_classifier(adda.classifier, "adda_classifier", source.image_shape, *common.export_location())
+    final = run.write_metrics(
+        {
+            **evaluation.results,
+            **extra,
+            "source_stage_steps": source_result.steps,
+            "source_stage_wall_seconds": source_result.wall_seconds,
+            "export_path": str(path),
+        }
+    )
     common.summarise(
         run,
         final,
-        ["source_test_accuracy", "target_test_accuracy", "source_only_target_test_accuracy",
-         "proxy_a_distance_source_only", "proxy_a_distance_adda"],
+        [
+            "source_test_accuracy",
+            "target_test_accuracy",
+            "source_only_target_test_accuracy",
+            "proxy_a_distance_source_only",
+            "proxy_a_distance_adda",
+        ],
     )
 
 

@@ -29,35 +29,57 @@ FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=10_000, default_batch_size=64)
 common.define_augmentation_flag()
 flags.DEFINE_bool("grl", True, "Gradient reversal; --nogrl trains the same network without it.")
-flags.DEFINE_enum("lambda_schedule", "paper", ["paper", "constant"],
-                  "paper: lambda = lambda_max (2 / (1 + exp(-gamma p)) - 1); constant: lambda_max.")
+flags.DEFINE_enum(
+    "lambda_schedule",
+    "paper",
+    ["paper", "constant"],
+    "paper: lambda = lambda_max (2 / (1 + exp(-gamma p)) - 1); constant: lambda_max.",
+)
 flags.DEFINE_float("gamma", 10.0, "Steepness of the paper's lambda schedule.")
 flags.DEFINE_float("lambda_max", 1.0, "Final (or constant) gradient-reversal strength.")
 flags.DEFINE_enum("optimizer", "sgd", list(schedules.OPTIMIZERS), "sgd (momentum, the paper's) or adam.")
 flags.DEFINE_float("learning_rate", 0.01, "Initial learning rate mu_0.")
 flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_bool("anneal_learning_rate", True, "mu_p = mu_0 / (1 + 10 p) ** 0.75 (the paper's).")
-flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"],
-                  "Standardise each image on its own (per image or per channel) inside the "
-                  "feature extractor; none = the paper's raw input (ablation).")
-flags.DEFINE_enum("padding", "same", ["same", "valid"],
-                  "Convolution padding of the feature extractor; valid + --image_size=28 is the "
-                  "paper's tower (~3x cheaper per image than same at 32x32).")
-flags.DEFINE_float("target_entropy_weight", 0.0,
-                   "Weight of the label predictor's mean entropy on target images (0 = the paper's "
-                   "DANN; > 0 adds entropy minimisation, as in VADA).")
-flags.DEFINE_bool("batch_norm", False,
-                  "Batch normalisation after each convolution of the feature extractor (source and "
-                  "target images are normalised together, in one batch).")
-flags.DEFINE_integer("source_only_steps", 1000,
-                     "Steps of the source-only baseline for the embedding comparison; 0 skips it.")
+flags.DEFINE_enum(
+    "input_standardization",
+    "image",
+    ["none", "image", "channel"],
+    "Standardise each image on its own (per image or per channel) inside the "
+    "feature extractor; none = the paper's raw input (ablation).",
+)
+flags.DEFINE_enum(
+    "padding",
+    "same",
+    ["same", "valid"],
+    "Convolution padding of the feature extractor; valid + --image_size=28 is the "
+    "paper's tower (~3x cheaper per image than same at 32x32).",
+)
+flags.DEFINE_float(
+    "target_entropy_weight",
+    0.0,
+    "Weight of the label predictor's mean entropy on target images (0 = the paper's "
+    "DANN; > 0 adds entropy minimisation, as in VADA).",
+)
+flags.DEFINE_bool(
+    "batch_norm",
+    False,
+    "Batch normalisation after each convolution of the feature extractor (source and "
+    "target images are normalised together, in one batch).",
+)
+flags.DEFINE_integer(
+    "source_only_steps", 1000, "Steps of the source-only baseline for the embedding comparison; 0 skips it."
+)
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
 
 
 def build_optimizer(total_steps):
     return schedules.build_optimizer(
-        FLAGS.optimizer, FLAGS.learning_rate, total_steps, FLAGS.momentum,
+        FLAGS.optimizer,
+        FLAGS.learning_rate,
+        total_steps,
+        FLAGS.momentum,
         anneal=FLAGS.anneal_learning_rate,
     )
 
@@ -75,9 +97,7 @@ def train_source_only_baseline(source):
     feature_extractor = build_feature_extractor(
         source.image_shape, input_standardization(), FLAGS.padding, batch_norm=FLAGS.batch_norm
     )
-    label_predictor = build_digits_label_predictor(
-        feature_extractor.output.shape[-1], source.num_classes
-    )
+    label_predictor = build_digits_label_predictor(feature_extractor.output.shape[-1], source.num_classes)
     images = keras.Input(shape=source.image_shape, name="images")
     classifier = keras.Model(images, label_predictor(feature_extractor(images)), name="source_only")
     classifier.compile(
@@ -85,7 +105,10 @@ def train_source_only_baseline(source):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.batch_size, seed=FLAGS.seed + 7,
+        source.x_train,
+        source.y_train,
+        FLAGS.batch_size,
+        seed=FLAGS.seed + 7,
         augment=common.augmentation_from_flags(seed_offset=7),
     )
     classifier.fit(dataset, steps_per_epoch=FLAGS.source_only_steps, epochs=1, verbose=0)
@@ -125,35 +148,33 @@ def main(argv):
         "curves",
         lambda: plots.curves_figure(
             run.read_history(),
-            ["label_accuracy", "domain_accuracy", "lambda",
-             "eval/source_accuracy", "eval/target_accuracy"],
+            ["label_accuracy", "domain_accuracy", "lambda", "eval/source_accuracy", "eval/target_accuracy"],
             "DANN: accuracy and lambda",
         ),
     )
-    result = run.train(
-        dann, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size
-    )
+    result = run.train(dann, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size)
 
     embedders = {"dann" if FLAGS.grl else "dann_nogrl": dann.embed}
     extra = {}
     if FLAGS.source_only_steps > 0:
         logging.info("Training the source-only baseline for %d steps.", FLAGS.source_only_steps)
         baseline, baseline_extractor = train_source_only_baseline(source)
-        embedders = {"source_only": lambda x: baseline_extractor.predict(x, 512, verbose=0),
-                     **embedders}
+        embedders = {"source_only": lambda x: baseline_extractor.predict(x, 512, verbose=0), **embedders}
         baseline_results = metrics.evaluate_classifier(baseline, eval_sets, source.num_classes)
         extra.update({f"source_only_{key}": value for key, value in baseline_results.items()})
     extra.update(common.compare_embeddings(run, embedders, eval_sets, source, target, result.steps))
 
-    path = export.export_classifier(
-        dann.classifier, "dann_classifier", source.image_shape, *common.export_location()
-    )
+    path = export.export_classifier(dann.classifier, "dann_classifier", source.image_shape, *common.export_location())
     final = run.write_metrics({**evaluation.results, **extra, "export_path": str(path)})
     common.summarise(
         run,
         final,
-        ["source_test_accuracy", "target_test_accuracy", "source_only_target_test_accuracy",
-         *[f"proxy_a_distance_{name}" for name in embedders]],
+        [
+            "source_test_accuracy",
+            "target_test_accuracy",
+            "source_only_target_test_accuracy",
+            *[f"proxy_a_distance_{name}" for name in embedders],
+        ],
     )
 
 

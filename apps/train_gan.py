@@ -70,32 +70,38 @@ def _figure_callbacks(run, model, num_classes):
     path_labels = np.arange(6) % num_classes if conditional else None
     losses = [metric.name for metric in model.metrics if metric.name.endswith("loss")]
     callbacks = [
-        FigureCallback(
-            run, "samples", lambda: gan_figures.sample_grid_figure(model.generate, grid_noise, grid_labels)
-        ),
+        FigureCallback(run, "samples", lambda: gan_figures.sample_grid_figure(model.generate, grid_noise, grid_labels)),
         FigureCallback(run, "losses", lambda: plots.curves_figure(run.read_history(), losses, "losses")),
         FigureCallback(
-            run, "discriminator_scores",
+            run,
+            "discriminator_scores",
             lambda: plots.curves_figure(run.read_history(), ["d_real", "d_fake"], "mean D(x) and D(G(z))"),
         ),
         FigureCallback(
-            run, "interpolation",
+            run,
+            "interpolation",
             lambda: gan_figures.interpolation_figure(model.generate, path_start, path_end, 10, path_labels),
         ),
     ]
     if conditional:
         column_noise = grid_noise[:10]
-        callbacks.append(FigureCallback(
-            run, "class_noise_grid",
-            lambda: gan_figures.class_noise_grid_figure(model.generate, column_noise, num_classes),
-        ))
+        callbacks.append(
+            FigureCallback(
+                run,
+                "class_noise_grid",
+                lambda: gan_figures.class_noise_grid_figure(model.generate, column_noise, num_classes),
+            )
+        )
     if FLAGS.model == "acgan":
         labels = np.arange(10) % num_classes
         others = (labels + 1 + rng.integers(0, num_classes - 1, len(labels))) % num_classes
-        callbacks.append(FigureCallback(
-            run, "class_swap_pairs",
-            lambda: gan_figures.class_swap_pairs_figure(model.generate, grid_noise[10:20], labels, others),
-        ))
+        callbacks.append(
+            FigureCallback(
+                run,
+                "class_swap_pairs",
+                lambda: gan_figures.class_swap_pairs_figure(model.generate, grid_noise[10:20], labels, others),
+            )
+        )
     return callbacks
 
 
@@ -110,8 +116,15 @@ def main(argv):
 
     with strategy.scope():
         model = builders.build_gan(
-            FLAGS.model, FLAGS.nz, FLAGS.ngf, FLAGS.ndf, x_train.shape[1:], domain.num_classes,
-            FLAGS.init, FLAGS.condition_discriminator, FLAGS.seed,
+            FLAGS.model,
+            FLAGS.nz,
+            FLAGS.ngf,
+            FLAGS.ndf,
+            x_train.shape[1:],
+            domain.num_classes,
+            FLAGS.init,
+            FLAGS.condition_discriminator,
+            FLAGS.seed,
         )
         model.compile(
             d_optimizer=keras.optimizers.Adam(FLAGS.lr_d, beta_1=FLAGS.beta1),
@@ -132,9 +145,11 @@ def main(argv):
     judge = digits_judge.DigitsJudge(classifier, domain.x_test)
     callbacks = _figure_callbacks(run, model, domain.num_classes)
     if FLAGS.eval_samples:
-        callbacks.append(SampleQualityEvaluation(
-            run, judge, model.generate, model.latent_dim, num_classes, FLAGS.eval_samples, FLAGS.seed
-        ))
+        callbacks.append(
+            SampleQualityEvaluation(
+                run, judge, model.generate, model.latent_dim, num_classes, FLAGS.eval_samples, FLAGS.seed
+            )
+        )
     result = run.train(model, dataset, callbacks=callbacks, examples_per_step=FLAGS.batch_size)
 
     scores = sampling.evaluate_generator(
@@ -153,7 +168,8 @@ def main(argv):
         metrics["seconds_per_epoch"] = len(x_train) / result.examples_per_second
     metrics = run.write_metrics(metrics)
     common.summarise(
-        run, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        run,
+        {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
         ["label_accuracy", "frechet_distance", "max_min_ratio", "normalized_entropy", "seconds_per_epoch"],
     )
 

@@ -138,12 +138,8 @@ def main(argv):
 
     class_names = source.class_names
     evaluations = [
-        ClassifierEvaluation(
-            run, model.source_classifier, {"source": (source.x_test, source.y_test)}, class_names
-        ),
-        ClassifierEvaluation(
-            run, model.task_classifier, {"target": (target.x_test, target.y_test)}, class_names
-        ),
+        ClassifierEvaluation(run, model.source_classifier, {"source": (source.x_test, source.y_test)}, class_names),
+        ClassifierEvaluation(run, model.task_classifier, {"target": (target.x_test, target.y_test)}, class_names),
         ClassifierEvaluation(
             run,
             fake_target_logits,
@@ -170,8 +166,14 @@ def main(argv):
             "loss_curves",
             lambda: plots.curves_figure(
                 run.read_history(),
-                ["domain_loss", "style_transfer_loss", "source_task_loss", "generated_task_loss",
-                 "g_task_loss", "content_loss"],
+                [
+                    "domain_loss",
+                    "style_transfer_loss",
+                    "source_task_loss",
+                    "generated_task_loss",
+                    "g_task_loss",
+                    "content_loss",
+                ],
                 "PixelDA losses",
             ),
         ),
@@ -180,8 +182,14 @@ def main(argv):
             "accuracy_curves",
             lambda: plots.curves_figure(
                 run.read_history(),
-                ["source_accuracy", "generated_accuracy", "discriminator_accuracy",
-                 "eval/source_accuracy", "eval/target_accuracy", "eval/fake_target_accuracy"],
+                [
+                    "source_accuracy",
+                    "generated_accuracy",
+                    "discriminator_accuracy",
+                    "eval/source_accuracy",
+                    "eval/target_accuracy",
+                    "eval/fake_target_accuracy",
+                ],
                 "accuracy",
             ),
         ),

@@ -39,7 +39,10 @@ def main(argv):
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
     dataset = pipeline.labeled_dataset(
-        source.x_train, source.y_train, FLAGS.batch_size, seed=run.data_seed,
+        source.x_train,
+        source.y_train,
+        FLAGS.batch_size,
+        seed=run.data_seed,
         augment=common.augmentation_from_flags(),
     )
     evaluation = ClassifierEvaluation(
@@ -57,9 +60,7 @@ def main(argv):
     )
     run.train(classifier, dataset, callbacks=[evaluation, curves], examples_per_step=FLAGS.batch_size)
 
-    path = export.export_classifier(
-        classifier, "source_only_classifier", source.image_shape, *common.export_location()
-    )
+    path = export.export_classifier(classifier, "source_only_classifier", source.image_shape, *common.export_location())
     metrics = run.write_metrics({**evaluation.results, "export_path": str(path)})
     common.summarise(run, metrics, ["source_test_accuracy", "target_test_accuracy"])
 

@@ -46,12 +46,14 @@ flags.DEFINE_list("anomaly_classes", None, "Class folders treated as anomalous; 
 flags.DEFINE_enum("train_on", "normal", kvasir.TRAIN_ON, "Train on the normal classes only, or on all classes.")
 flags.DEFINE_float("heldout_fraction", 0.2, "Fraction of every class held out from training, for evaluation.")
 flags.DEFINE_float(
-    "validation_fraction", 0.15,
+    "validation_fraction",
+    0.15,
     "Fraction of every class taken from training as a validation split, on which the anomaly score is "
     "chosen (0: none; the score is then pixel MSE). The held-out (test) split does not depend on it.",
 )
 flags.DEFINE_bool(
-    "mask_scope_guide", True,
+    "mask_scope_guide",
+    True,
     "Paint the lower-left ScopeGuide box (rows >= 65%, columns < 36% of the image) black in every image. "
     "The offline Kvasir source blacked it out in 97% of cecum but 55% of polyp images, a class confound.",
 )
@@ -67,12 +69,14 @@ flags.DEFINE_integer("classifier_epochs", 10, "Epochs of the real-vs-reconstruct
 flags.DEFINE_integer("heldout_loss_images", 256, "Held-out normal images for the periodic held-out loss.")
 flags.DEFINE_string("export_name", "endovae", "Model name under --export_root.")
 flags.DEFINE_bool(
-    "untrained_baseline", False,
+    "untrained_baseline",
+    False,
     "Also score anomalies with the network before training (untrained_* in metrics.json): the floor a "
     "trained detector must beat, since the two sources' global image statistics alone separate them.",
 )
 flags.DEFINE_integer(
-    "bare_step_benchmark", 0,
+    "bare_step_benchmark",
+    0,
     "If > 0, time this many bare train steps (one tf.function, one fixed batch, no input pipeline, "
     "no callbacks) before and after training; metrics.json then compares the loop's throughput to it.",
 )
@@ -106,15 +110,10 @@ class HeldoutLoss(RunCallback):
         return self._reconstruct(tf.constant(unit)).numpy()
 
     def on_evaluate(self, step, logs=None):
-        scalars = {
-            f"heldout/{key}": value
-            for key, value in image_quality.vae_losses(self.model, self.images).items()
-        }
+        scalars = {f"heldout/{key}": value for key, value in image_quality.vae_losses(self.model, self.images).items()}
         for name, images in self.psnr_images.items():
             reconstructions = self._reconstructions(images)
-            scalars[f"heldout/{name}_psnr"] = float(
-                np.mean(image_quality.psnr_per_image(images, reconstructions))
-            )
+            scalars[f"heldout/{name}_psnr"] = float(np.mean(image_quality.psnr_per_image(images, reconstructions)))
         self.run.log_scalars(scalars, step)
         self.run.append_history({"step": step, **scalars})
 
@@ -208,8 +207,12 @@ def main(argv):
             run,
             "samples",
             lambda: plots.image_grid_figure(
-                model.decode(prior_noise).numpy(), 3, 3, value_range=(0.0, 1.0),
-                title="decoded from z ~ N(0, I)", cell_inches=1.2,
+                model.decode(prior_noise).numpy(),
+                3,
+                3,
+                value_range=(0.0, 1.0),
+                title="decoded from z ~ N(0, I)",
+                cell_inches=1.2,
             ),
         ),
         FigureCallback(
@@ -272,9 +275,7 @@ def main(argv):
     if FLAGS.train_on == "all":
         # The seeds scored their all-images model on polyps it had trained on: report that too.
         seen = image_quality.random_subset(data.x_anomaly_train, FLAGS.num_quality_images, FLAGS.seed)
-        seen_quality = image_quality.image_quality(
-            seen, image_quality.reconstruct_images(model.reconstruct, seen)
-        )
+        seen_quality = image_quality.image_quality(seen, image_quality.reconstruct_images(model.reconstruct, seen))
         metrics.update({f"anomaly_seen_{key}": value for key, value in seen_quality.items()})
     roc = extras["roc"]
     score = extras["score"]
@@ -302,9 +303,18 @@ def main(argv):
     common.summarise(
         run,
         metrics,
-        ["anomaly_psnr_mean", "anomaly_ssim_mean", "normal_psnr_mean", "normal_ssim_mean",
-         "anomaly_roc_auc", "heldout_normal_kl_loss", "normal_reconstruction_diversity",
-         "real_vs_reconstructed_accuracy", "real_vs_reconstructed_auc", "train_examples_per_second"],
+        [
+            "anomaly_psnr_mean",
+            "anomaly_ssim_mean",
+            "normal_psnr_mean",
+            "normal_ssim_mean",
+            "anomaly_roc_auc",
+            "heldout_normal_kl_loss",
+            "normal_reconstruction_diversity",
+            "real_vs_reconstructed_accuracy",
+            "real_vs_reconstructed_auc",
+            "train_examples_per_second",
+        ],
     )
 
 

@@ -26,12 +26,18 @@ from kerasda.inspect import figures, model_access, transfer
 
 flags.DEFINE_string("backbone", None, "Digits export folder, .keras file, or keras:<ApplicationName>.", required=True)
 flags.DEFINE_string("weights", "none", "keras: backbones only: none, imagenet (downloads) or a .weights.h5 path.")
-flags.DEFINE_string("layer", None, "Layer whose output are the features; default the penultimate (classifiers) "
-                    "or the pooled output (keras.applications).")
+flags.DEFINE_string(
+    "layer",
+    None,
+    "Layer whose output are the features; default the penultimate (classifiers) "
+    "or the pooled output (keras.applications).",
+)
 flags.DEFINE_string("domain", "mnist_m", "The new task, named as the apps' --source (e.g. folder:<kvasir dir>).")
 flags.DEFINE_string("data_dir", None, "Dataset root; default $KERASDA_DATA_DIR.")
 flags.DEFINE_integer("image_size", 32, "Input size of keras: backbones (exports and .keras files use their own).")
-flags.DEFINE_float("center_crop", 1.0, "Keep this central fraction of each image (e.g. 0.75 drops Kvasir's corner box).")
+flags.DEFINE_float(
+    "center_crop", 1.0, "Keep this central fraction of each image (e.g. 0.75 drops Kvasir's corner box)."
+)
 flags.DEFINE_integer("num_train", 2000, "Training images (seeded subset; 0 = all), split again into train/validation.")
 flags.DEFINE_float("validation_fraction", 0.2, "Fraction of --num_train held out to choose C and watch the heads.")
 flags.DEFINE_integer("num_test", 2000, "Test images (seeded subset; 0 = all).")
@@ -57,19 +63,25 @@ def check_transfer_flags():
     if spec.startswith("keras:"):
         name = spec[len("keras:") :]
         if not callable(getattr(keras.applications, name, None)):
-            raise FlagError(f"--backbone={spec}: keras.applications has no network {name!r}; expected e.g. "
-                            "keras:MobileNetV2 or keras:ResNet50.")
+            raise FlagError(
+                f"--backbone={spec}: keras.applications has no network {name!r}; expected e.g. "
+                "keras:MobileNetV2 or keras:ResNet50."
+            )
         weights = FLAGS.weights
         if weights.lower() not in ("none", "imagenet") and not pathlib.Path(weights).expanduser().is_file():
             raise FlagError(f"--weights={weights} does not exist; expected none, imagenet or a .weights.h5 file.")
     else:
         validation.check_model_path(spec, "--backbone")
         if FLAGS.weights.lower() != "none":
-            raise FlagError(f"--weights={FLAGS.weights} applies to keras: backbones; exports and .keras files "
-                            "carry their own weights: drop --weights.")
+            raise FlagError(
+                f"--weights={FLAGS.weights} applies to keras: backbones; exports and .keras files "
+                "carry their own weights: drop --weights."
+            )
     if not 0 < FLAGS.validation_fraction < 1:
-        raise FlagError(f"--validation_fraction={FLAGS.validation_fraction}: expected a number in (0, 1) (it "
-                        "chooses C and watches the heads).")
+        raise FlagError(
+            f"--validation_fraction={FLAGS.validation_fraction}: expected a number in (0, 1) (it "
+            "chooses C and watches the heads)."
+        )
     if not 0 < FLAGS.center_crop <= 1:
         raise FlagError(f"--center_crop={FLAGS.center_crop}: expected a number in (0, 1].")
     cs = validation.parse_numbers(FLAGS.svm_cs, "svm_cs", float)
@@ -86,8 +98,10 @@ def _load(loader, path):
     except UserError:
         raise
     except (OSError, ValueError, tf.errors.OpError) as error:
-        raise DataError(f"--backbone={path} cannot be loaded ({type(error).__name__}: {error}); expected a "
-                        "kerasda digits export or a .keras model.") from error
+        raise DataError(
+            f"--backbone={path} cannot be loaded ({type(error).__name__}: {error}); expected a "
+            "kerasda digits export or a .keras model."
+        ) from error
 
 
 def backbone_factory():
@@ -111,8 +125,14 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     factory, image_size = backbone_factory()
     domain, train, validation, test = transfer.load_transfer_splits(
-        FLAGS.domain, image_size, FLAGS.num_train, FLAGS.num_test, FLAGS.validation_fraction,
-        FLAGS.center_crop, FLAGS.seed, FLAGS.data_dir,
+        FLAGS.domain,
+        image_size,
+        FLAGS.num_train,
+        FLAGS.num_test,
+        FLAGS.validation_fraction,
+        FLAGS.center_crop,
+        FLAGS.seed,
+        FLAGS.data_dir,
     )
     config = transfer.TransferConfig(
         layer=FLAGS.layer,
@@ -120,24 +140,42 @@ def main(argv):
         svm_kernel=FLAGS.svm_kernel,
         modes=modes,
         head=transfer.HeadConfig(
-            hidden_units=units, epochs=FLAGS.head_epochs,
-            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-            fine_tune_learning_rate=FLAGS.fine_tune_learning_rate, seed=FLAGS.seed,
+            hidden_units=units,
+            epochs=FLAGS.head_epochs,
+            batch_size=FLAGS.batch_size,
+            learning_rate=FLAGS.learning_rate,
+            fine_tune_learning_rate=FLAGS.fine_tune_learning_rate,
+            seed=FLAGS.seed,
         ),
         seed=FLAGS.seed,
     )
     result = transfer.transfer_study(factory, domain.num_classes, train, validation, test, config)
-    result = {"backbone": FLAGS.backbone, "weights": FLAGS.weights, "domain": domain.name,
-              "class_names": list(map(str, domain.class_names)), "image_size": image_size,
-              "center_crop": FLAGS.center_crop, **result}
+    result = {
+        "backbone": FLAGS.backbone,
+        "weights": FLAGS.weights,
+        "domain": domain.name,
+        "class_names": list(map(str, domain.class_names)),
+        "image_size": image_size,
+        "center_crop": FLAGS.center_crop,
+        **result,
+    }
     out = pathlib.Path(FLAGS.output_dir or f"runs/transfer/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     title = f"{pathlib.Path(FLAGS.backbone).name} [{result['layer']}] -> {domain.name}"
     if "svm" in result:
         svm = result["svm"]
-        figures.c_sweep_figure(svm["cs"], svm["validation_accuracy"], out / "figures" / "c_sweep.png",
-                               svm["test_accuracy_per_c"], svm["best_c"], title)
-        print(f"SVM ({svm['kernel']}): C = {svm['best_c']:g} chosen on validation, test accuracy {svm['test_accuracy']:.4f}")
+        figures.c_sweep_figure(
+            svm["cs"],
+            svm["validation_accuracy"],
+            out / "figures" / "c_sweep.png",
+            svm["test_accuracy_per_c"],
+            svm["best_c"],
+            title,
+        )
+        print(
+            f"SVM ({svm['kernel']}): C = {svm['best_c']:g} chosen on validation, "
+            f"test accuracy {svm['test_accuracy']:.4f}"
+        )
     histories = {mode: result[f"head_{mode}"]["history"] for mode in ("frozen", "finetune") if f"head_{mode}" in result}
     if histories:
         figures.head_curves_figure(histories, out / "figures" / "head_curves.png", title)

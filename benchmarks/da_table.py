@@ -81,22 +81,28 @@ def _pixelda_applies(source, target):
 
 
 METHODS = {
-    "source_only": Method("source-only (lower bound)", "apps.train_source_only",
-                          f"{CONFIGS}/source_only_mnist_to_mnistm.cfg"),
+    "source_only": Method(
+        "source-only (lower bound)", "apps.train_source_only", f"{CONFIGS}/source_only_mnist_to_mnistm.cfg"
+    ),
     "dann": Method("DANN", "apps.train_dann", f"{CONFIGS}/dann_mnist_to_mnistm.cfg"),
     "adda": Method("ADDA", "apps.train_adda", f"{CONFIGS}/adda_digits.cfg"),
-    "pixelda": Method("PixelDA", "apps.train_pixelda", f"{CONFIGS}/pixelda_mnist_to_mnistm_cpu.cfg",
-                      applies=_pixelda_applies),
-    "target_only": Method("target-only (upper bound)", "apps.train_source_only",
-                          f"{CONFIGS}/source_only_mnist_to_mnistm.cfg",
-                          metric="source_test_accuracy", swap_domains=True, settings_from="source_only"),
+    "pixelda": Method(
+        "PixelDA", "apps.train_pixelda", f"{CONFIGS}/pixelda_mnist_to_mnistm_cpu.cfg", applies=_pixelda_applies
+    ),
+    "target_only": Method(
+        "target-only (upper bound)",
+        "apps.train_source_only",
+        f"{CONFIGS}/source_only_mnist_to_mnistm.cfg",
+        metric="source_test_accuracy",
+        swap_domains=True,
+        settings_from="source_only",
+    ),
 }
 ADAPTED = ("dann", "adda", "pixelda")
 BASELINE = "source_only"
 TARGET_GAIN_POINTS = 5.0  # issue 11: every adapted method beats source-only by >= 5 points
 
-DEFAULT_PAIRS = ["mnist->mnist_m", "mnist_m->mnist", "mnist->uci_digits", "uci_digits->mnist",
-                 "mnist->mnist_m_synth"]
+DEFAULT_PAIRS = ["mnist->mnist_m", "mnist_m->mnist", "mnist->uci_digits", "uci_digits->mnist", "mnist->mnist_m_synth"]
 SVHN_PAIRS = ["svhn->mnist_m", "mnist_m->svhn", "svhn->mnist"]
 SVHN_FILES = ("svhn/train_32x32.mat", "svhn/test_32x32.mat")
 
@@ -136,9 +142,10 @@ PUBLISHED_ALIASES = {"mnist->mnist_m_synth": "mnist->mnist_m"}
 CITATIONS = (
     "Published: Ganin et al., JMLR 2016 and Ganin & Lempitsky, ICML 2015 (the second "
     "DANN MNIST-M number); Bousmalis et al., CVPR 2017 (PixelDA and MNIST-M target-only); "
-    "Tzeng et al., CVPR 2017 (ADDA). \"-\" = no standard published number. † = the original "
+    'Tzeng et al., CVPR 2017 (ADDA). "-" = no standard published number. † = the original '
     "MNIST-M's numbers, shown for the synthesised replica."
 )
+
 
 @dataclasses.dataclass
 class Config:
@@ -185,7 +192,7 @@ def parse_method_values(items, known, allow_bare=False):
         method = method.strip()
         if method != "all" and method not in known:
             raise ValueError(f"Unknown method {method!r} in {item!r}; choose from {sorted(known)} or all.")
-        for name in (known if method == "all" else [method]):
+        for name in known if method == "all" else [method]:
             values.setdefault(name, []).append(value.strip())
     return values
 
@@ -206,9 +213,12 @@ def define_flags():
     flags.DEFINE_string("data_dir", None, "Dataset root passed to every app; default $KERASDA_DATA_DIR.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every cell.")
     flags.DEFINE_list("methods", list(METHODS), f"Rows, from {list(METHODS)}.")
-    flags.DEFINE_string("pairs", None,
-                        "Columns: comma list of SOURCE->TARGET (specs may be npz:/path or folder:/path). "
-                        f"Default {DEFAULT_PAIRS}, plus {SVHN_PAIRS} when <data_dir>/svhn has the .mat files.")
+    flags.DEFINE_string(
+        "pairs",
+        None,
+        "Columns: comma list of SOURCE->TARGET (specs may be npz:/path or folder:/path). "
+        f"Default {DEFAULT_PAIRS}, plus {SVHN_PAIRS} when <data_dir>/svhn has the .mat files.",
+    )
     flags.DEFINE_list("max_steps", [], "Steps override: N for every method, or METHOD=N,...")
     flags.DEFINE_list("flagfiles", [], "Flagfile overrides: METHOD=path,...")
     flags.DEFINE_list("extra_flags", [], "Extra app flags: METHOD=--flag=value,... (METHOD may be all).")
@@ -217,8 +227,11 @@ def define_flags():
     flags.DEFINE_string("work_dir", "runs/da_table", "Run directories and the per-run records (the cache).")
     flags.DEFINE_bool("retry_failed", True, "Rerun runs recorded as failed (else keep showing 'failed').")
     flags.DEFINE_bool("dry_run", False, "Print the commands (and whether each is done) and exit.")
-    flags.DEFINE_bool("train", True, "Train the missing runs; --notrain only writes the table from "
-                      "the finished ones (the rest show as pending).")
+    flags.DEFINE_bool(
+        "train",
+        True,
+        "Train the missing runs; --notrain only writes the table from the finished ones (the rest show as pending).",
+    )
 
 
 def config_from_flags():
@@ -232,11 +245,16 @@ def config_from_flags():
         flagfiles = parse_method_values(FLAGS.flagfiles, list(METHODS))
         extra = parse_method_values(FLAGS.extra_flags, list(METHODS))
         max_steps = {m: int(v[-1]) for m, v in steps.items()}
-        for option, given in (("max_steps", FLAGS.max_steps), ("flagfiles", FLAGS.flagfiles),
-                              ("extra_flags", FLAGS.extra_flags)):
+        for option, given in (
+            ("max_steps", FLAGS.max_steps),
+            ("flagfiles", FLAGS.flagfiles),
+            ("extra_flags", FLAGS.extra_flags),
+        ):
             if any(item.startswith("target_only=") for item in given):
-                raise ValueError(f"--{option}: target_only has no settings of its own; it reuses "
-                                 "source_only's (so their runs are shared). Set source_only=...")
+                raise ValueError(
+                    f"--{option}: target_only has no settings of its own; it reuses "
+                    "source_only's (so their runs are shared). Set source_only=..."
+                )
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     if not pairs:
@@ -335,8 +353,12 @@ def run_id(key):
 
 def app_flags(config, key, run_dir):
     """The flags after --flagfile and --output_dir: the only ones that vary between cells."""
-    extra = [f"--source={key['source']}", f"--target={key['target']}", f"--seed={key['seed']}",
-             f"--export_root={run_dir / 'exports'}"]
+    extra = [
+        f"--source={key['source']}",
+        f"--target={key['target']}",
+        f"--seed={key['seed']}",
+        f"--export_root={run_dir / 'exports'}",
+    ]
     if config.data_dir:
         extra.append(f"--data_dir={config.data_dir}")
     if key["max_steps"] is not None:
@@ -346,8 +368,14 @@ def app_flags(config, key, run_dir):
 
 def command_line(config, key):
     run_dir = config.work_dir / run_id(key)
-    command = [sys.executable, "-m", key["app"], f"--flagfile={key['flagfile']}",
-               f"--output_dir={run_dir / 'run'}", *app_flags(config, key, run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        key["app"],
+        f"--flagfile={key['flagfile']}",
+        f"--output_dir={run_dir / 'run'}",
+        *app_flags(config, key, run_dir),
+    ]
     return shlex.join(command)
 
 
@@ -362,8 +390,7 @@ def load_record(config, key):
 
 def _scalar_metrics(metrics):
     """The numbers worth keeping per run (not confusion matrices or per-example details)."""
-    return {k: v for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _log_tail(path, lines=40):
@@ -378,17 +405,24 @@ def train(config, key):
     run_dir = config.work_dir / run_id(key)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "log.txt"
-    record = {"run_id": run_id(key), "key": key, "command": command_line(config, key),
-              "log": str(log_path), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record = {
+        "run_id": run_id(key),
+        "key": key,
+        "command": command_line(config, key),
+        "log": str(log_path),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     start = time.perf_counter()
     try:
-        metrics, wall = harness.run_app(key["app"], key["flagfile"], run_dir / "run",
-                                        app_flags(config, key, run_dir), log_path=log_path)
+        metrics, wall = harness.run_app(
+            key["app"], key["flagfile"], run_dir / "run", app_flags(config, key, run_dir), log_path=log_path
+        )
         record.update(status="ok", metrics=_scalar_metrics(metrics), wall_seconds=wall)
     except (subprocess.CalledProcessError, OSError, ValueError) as error:
         # OSError: no metrics.json; ValueError: unreadable JSON. Either way the cell shows "failed".
-        record.update(status="failed", error=str(error), log_tail=_log_tail(log_path),
-                      wall_seconds=time.perf_counter() - start)
+        record.update(
+            status="failed", error=str(error), log_tail=_log_tail(log_path), wall_seconds=time.perf_counter() - start
+        )
         print(f"FAILED {record['run_id']}: {error}\n{record['log_tail']}", flush=True)
     path = record_path(config, key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -403,8 +437,13 @@ def cells(config):
 
     Seed-major, so a partial table already has one seed in every cell.
     """
-    return [(method, pair, seed) for seed in config.seeds for method in config.methods
-            for pair in config.pairs if applies(method, pair)]
+    return [
+        (method, pair, seed)
+        for seed in config.seeds
+        for method in config.methods
+        for pair in config.pairs
+        if applies(method, pair)
+    ]
 
 
 def collect(config, origins):
@@ -413,13 +452,23 @@ def collect(config, origins):
     for method, pair, seed in cells(config):
         key = run_key(config, method, pair, seed)
         record = load_record(config, key)
-        entry = {"method": method, "pair": pair_name(pair), "source": pair[0], "target": pair[1],
-                 "seed": seed, "run_id": run_id(key), "run_source": key["source"],
-                 "run_target": key["target"], "metric": METHODS[method].metric,
-                 "flagfile": key["flagfile"], "command": command_line(config, key),
-                 "origin": origins.get(run_id(key), "cached" if record else "pending"),
-                 "status": record["status"] if record else "pending",
-                 "accuracy": None, "wall_seconds": None}
+        entry = {
+            "method": method,
+            "pair": pair_name(pair),
+            "source": pair[0],
+            "target": pair[1],
+            "seed": seed,
+            "run_id": run_id(key),
+            "run_source": key["source"],
+            "run_target": key["target"],
+            "metric": METHODS[method].metric,
+            "flagfile": key["flagfile"],
+            "command": command_line(config, key),
+            "origin": origins.get(run_id(key), "cached" if record else "pending"),
+            "status": record["status"] if record else "pending",
+            "accuracy": None,
+            "wall_seconds": None,
+        }
         if record:
             entry["wall_seconds"] = record["wall_seconds"]
             value = record.get("metrics", {}).get(METHODS[method].metric)
@@ -450,13 +499,16 @@ def summarise(config, entries):
             done = [e for e in group if e["status"] == "ok"]
             accuracies = [100.0 * e["accuracy"] for e in done]
             times = [e["wall_seconds"] for e in group if e["wall_seconds"] is not None]
-            cell = {"n": len(done), "n_requested": len(config.seeds),
-                    "n_failed": sum(e["status"] == "failed" for e in group),
-                    "accuracies": accuracies,
-                    "mean": statistics.mean(accuracies) if accuracies else None,
-                    "std": statistics.stdev(accuracies) if len(accuracies) > 1 else (0.0 if accuracies else None),
-                    "mean_wall_seconds": statistics.mean(times) if times else None}
-            cell["status"] = ("ok" if done else "failed" if cell["n_failed"] else "pending")
+            cell = {
+                "n": len(done),
+                "n_requested": len(config.seeds),
+                "n_failed": sum(e["status"] == "failed" for e in group),
+                "accuracies": accuracies,
+                "mean": statistics.mean(accuracies) if accuracies else None,
+                "std": statistics.stdev(accuracies) if len(accuracies) > 1 else (0.0 if accuracies else None),
+                "mean_wall_seconds": statistics.mean(times) if times else None,
+            }
+            cell["status"] = "ok" if done else "failed" if cell["n_failed"] else "pending"
             column[method] = cell
     return summary
 
@@ -469,14 +521,16 @@ def gains(config, summary):
         base = column.get(BASELINE, {}).get("mean")
         result[pair_name(pair)] = {
             m: (None if base is None or column[m].get("mean") is None else column[m]["mean"] - base)
-            for m in config.methods if m in ADAPTED and column[m]["status"] != "n/a"
+            for m in config.methods
+            if m in ADAPTED and column[m]["status"] != "n/a"
         }
     measured = [g for column in result.values() for g in column.values() if g is not None]
     expected = sum(len(column) for column in result.values())
     return result, {
         "threshold_points": TARGET_GAIN_POINTS,
         "met": bool(measured) and len(measured) == expected and min(measured) >= TARGET_GAIN_POINTS,
-        "cells_measured": len(measured), "cells_expected": expected,
+        "cells_measured": len(measured),
+        "cells_expected": expected,
     }
 
 
@@ -514,10 +568,15 @@ def settings(config):
     result = {}
     for method in config.methods:
         key = run_key(config, method, ("SOURCE", "TARGET"), 0)
-        result[method] = {"app": key["app"], "flagfile": key["flagfile"],
-                          "flagfile_digest": key["flagfile_digest"], "metric": METHODS[method].metric,
-                          "max_steps_override": key["max_steps"], "extra_flags": key["extra_flags"],
-                          "swap_domains": METHODS[method].swap_domains}
+        result[method] = {
+            "app": key["app"],
+            "flagfile": key["flagfile"],
+            "flagfile_digest": key["flagfile_digest"],
+            "metric": METHODS[method].metric,
+            "max_steps_override": key["max_steps"],
+            "extra_flags": key["extra_flags"],
+            "swap_domains": METHODS[method].swap_domains,
+        }
     return result
 
 
@@ -526,21 +585,40 @@ def markdown(config, summary, gain, entries):
     rows = []
     for method in config.methods:
         rows.append([METHODS[method].label] + [format_cell(summary[pair_name(p)][method]) for p in config.pairs])
-        rows.append([f"*{METHODS[method].label}, published*"] + [
-            "n/a" if not applies(method, p) else published(p, method) for p in config.pairs])
-    gain_rows = [[METHODS[m].label] + [
-        "n/a" if m not in gain[pair_name(p)]
-        else "-" if gain[pair_name(p)][m] is None else f"{gain[pair_name(p)][m]:+.2f}"
-        for p in config.pairs] for m in config.methods if m in ADAPTED]
-    time_rows = [[METHODS[m].label] + [format_seconds(summary[pair_name(p)][m]) for p in config.pairs]
-                 for m in config.methods]
+        rows.append(
+            [f"*{METHODS[method].label}, published*"]
+            + ["n/a" if not applies(method, p) else published(p, method) for p in config.pairs]
+        )
+    gain_rows = [
+        [METHODS[m].label]
+        + [
+            "n/a"
+            if m not in gain[pair_name(p)]
+            else "-"
+            if gain[pair_name(p)][m] is None
+            else f"{gain[pair_name(p)][m]:+.2f}"
+            for p in config.pairs
+        ]
+        for m in config.methods
+        if m in ADAPTED
+    ]
+    time_rows = [
+        [METHODS[m].label] + [format_seconds(summary[pair_name(p)][m]) for p in config.pairs] for m in config.methods
+    ]
     setup_rows = []
     for method, info in settings(config).items():
         per_cell = ["--source=T --target=S" if info["swap_domains"] else "--source=S --target=T"]
         if info["max_steps_override"] is not None:
             per_cell.append(f"--max_steps={info['max_steps_override']}")
-        setup_rows.append([METHODS[method].label, f"`{info['app']}`", f"`{info['flagfile']}`",
-                           f"`{' '.join(per_cell + info['extra_flags'])}`", f"`{info['metric']}`"])
+        setup_rows.append(
+            [
+                METHODS[method].label,
+                f"`{info['app']}`",
+                f"`{info['flagfile']}`",
+                f"`{' '.join(per_cell + info['extra_flags'])}`",
+                f"`{info['metric']}`",
+            ]
+        )
     commands = sorted({e["command"] for e in entries})
     seeds = ",".join(str(s) for s in config.seeds)
     return (
@@ -562,7 +640,9 @@ def markdown(config, summary, gain, entries):
         + harness.markdown_table(header, time_rows)
         + "\n## Configuration\n\n"
         + harness.markdown_table(["method", "app", "flagfile", "per-cell flags", "metric"], setup_rows)
-        + "\n<details><summary>Every command</summary>\n\n```\n" + "\n".join(commands) + "\n```\n\n</details>\n"
+        + "\n<details><summary>Every command</summary>\n\n```\n"
+        + "\n".join(commands)
+        + "\n```\n\n</details>\n"
     )
 
 
@@ -582,13 +662,15 @@ def plot(config, summary, path):
         xs = [j + (i - (len(config.methods) - 1) / 2) * width for j in range(len(config.pairs))]
         ax.bar(xs, heights, width, yerr=errors, capsize=2, label=METHODS[method].label)
     ax.set_xticks(range(len(config.pairs)))
-    ax.set_xticklabels([f"{short_domain_label(s)}\n→ {short_domain_label(t)}" for s, t in config.pairs],
-                       fontsize="small")
+    ax.set_xticklabels(
+        [f"{short_domain_label(s)}\n→ {short_domain_label(t)}" for s, t in config.pairs], fontsize="small"
+    )
     ax.set_ylabel("target test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", ncol=min(3, len(config.methods)), loc="lower center",
-              bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(
+        fontsize="small", ncol=min(3, len(config.methods)), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

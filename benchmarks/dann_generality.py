@@ -29,8 +29,7 @@ flags.DEFINE_bool("run_missing", True, "Train runs that have no metrics.json yet
 FLAGFILE = "apps/configs/dann_mnist_to_mnistm.cfg"
 VARIANTS = {  # relative to the shipped flagfile (which has jitter and the entropy term on)
     "no_jitter_no_entropy": ["--augmentation=none", "--target_entropy_weight=0"],
-    "channel_standardization": ["--augmentation=none", "--target_entropy_weight=0",
-                                "--input_standardization=channel"],
+    "channel_standardization": ["--augmentation=none", "--target_entropy_weight=0", "--input_standardization=channel"],
     "jitter": ["--target_entropy_weight=0"],
     "shipped": [],  # jitter + entropy 0.1
 }
@@ -49,9 +48,15 @@ def run_one(variant, pair):
         if not FLAGS.run_missing:
             return None
         source, target = pair.split("->")
-        extra = [f"--source={source}", f"--target={target}", f"--seed={FLAGS.seed}",
-                 f"--max_steps={FLAGS.max_steps}", f"--export_root={directory}/exports",
-                 *COMMON, *VARIANTS[variant]]
+        extra = [
+            f"--source={source}",
+            f"--target={target}",
+            f"--seed={FLAGS.seed}",
+            f"--max_steps={FLAGS.max_steps}",
+            f"--export_root={directory}/exports",
+            *COMMON,
+            *VARIANTS[variant],
+        ]
         if FLAGS.data_dir:
             extra.append(f"--data_dir={FLAGS.data_dir}")
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +64,9 @@ def run_one(variant, pair):
     metrics = json.loads(metrics_path.read_text())
     history = harness.read_history(directory)
     return {
-        "variant": variant, "pair": pair, "flags": VARIANTS[variant],
+        "variant": variant,
+        "pair": pair,
+        "flags": VARIANTS[variant],
         "target_test_accuracy": metrics["target_test_accuracy"],
         "source_test_accuracy": metrics["source_test_accuracy"],
         "source_only_target_test_accuracy": metrics.get("source_only_target_test_accuracy"),
@@ -81,27 +88,45 @@ def main(argv):
     runs = [r for v in variants for p in FLAGS.pairs if (r := run_one(v, p)) is not None]
     rows = []
     for r in runs:
-        gain = (None if r["source_only_target_test_accuracy"] is None
-                else r["target_test_accuracy"] - r["source_only_target_test_accuracy"])
-        rows.append([r["variant"], " ".join(r["flags"]) or "(the flagfile)", r["pair"],
-                     percent(r["target_test_accuracy"]), percent(r["source_only_target_test_accuracy"]),
-                     "-" if gain is None else f"{100 * gain:+.2f}", percent(r["source_test_accuracy"]),
-                     " / ".join(percent(a) for a in r["periodic_target_accuracy"])])
+        gain = (
+            None
+            if r["source_only_target_test_accuracy"] is None
+            else r["target_test_accuracy"] - r["source_only_target_test_accuracy"]
+        )
+        rows.append(
+            [
+                r["variant"],
+                " ".join(r["flags"]) or "(the flagfile)",
+                r["pair"],
+                percent(r["target_test_accuracy"]),
+                percent(r["source_only_target_test_accuracy"]),
+                "-" if gain is None else f"{100 * gain:+.2f}",
+                percent(r["source_test_accuracy"]),
+                " / ".join(percent(a) for a in r["periodic_target_accuracy"]),
+            ]
+        )
     markdown = (
         "# DANN: input-handling variants on every pair\n\n"
         f"`{FLAGFILE}` + the variant's flags + `{' '.join(COMMON)}`, {FLAGS.max_steps} steps, seed "
         f"{FLAGS.seed}, one run per cell. Target = the pair's target test split (MNIST-M = the original "
         "release). Source-only = the same tower and input handling trained on source labels only, "
-        "1,000 steps (\"-\" where a run was made with `--source_only_steps=0`). Periodic = the "
+        '1,000 steps ("-" where a run was made with `--source_only_steps=0`). Periodic = the '
         "1,000-step evaluations on 2,000 target test images (all 540 for UCI digits).\n\n"
         + harness.markdown_table(
-            ["variant", "flags", "pair", "DANN target %", "source-only target %", "gain",
-             "source %", "periodic target %"],
+            [
+                "variant",
+                "flags",
+                "pair",
+                "DANN target %",
+                "source-only target %",
+                "gain",
+                "source %",
+                "periodic target %",
+            ],
             rows,
         )
     )
-    harness.write_results("dann_generality", {"max_steps": FLAGS.max_steps, "seed": FLAGS.seed,
-                                               "runs": runs}, markdown)
+    harness.write_results("dann_generality", {"max_steps": FLAGS.max_steps, "seed": FLAGS.seed, "runs": runs}, markdown)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Data root with mnist/ and bsds500/.")
 flags.DEFINE_multi_integer("seeds", [0, 1, 2], "Seeds of the main DANN configuration.")
 flags.DEFINE_multi_integer("ablation_seeds", [0], "Seeds of each ablation.")
-flags.DEFINE_list("ablations", ["nogrl", "constant_lambda", "no_standardization"],
-                  "Ablations to run (see ABLATIONS).")
+flags.DEFINE_list("ablations", ["nogrl", "constant_lambda", "no_standardization"], "Ablations to run (see ABLATIONS).")
 flags.DEFINE_integer("max_steps", None, "Override the config's steps (for smoke tests).")
 flags.DEFINE_string("flagfile_path", "apps/configs/dann_mnist_to_mnistm.cfg", "The app's configuration.")
 flags.DEFINE_multi_string("extra_flag", [], "More flags for every run, e.g. --extra_flag=--optimizer=adam.")
@@ -45,14 +44,11 @@ def run_one(name, seed, flags_for_run, figures_to=None):
         if FLAGS.max_steps:
             extra += [f"--max_steps={FLAGS.max_steps}"]
         log_path = pathlib.Path(tmp) / "log.txt"
-        metrics, wall = harness.run_app(
-            "apps.train_dann", FLAGS.flagfile_path, f"{tmp}/run", extra, log_path=log_path
-        )
+        metrics, wall = harness.run_app("apps.train_dann", FLAGS.flagfile_path, f"{tmp}/run", extra, log_path=log_path)
         if figures_to is not None:
             shutil.rmtree(figures_to, ignore_errors=True)
             shutil.copytree(f"{tmp}/run/figures", figures_to)
-    pads = {k: v for k, v in metrics.items()
-            if k.startswith("proxy_a_distance_") and not k.endswith("_details")}
+    pads = {k: v for k, v in metrics.items() if k.startswith("proxy_a_distance_") and not k.endswith("_details")}
     return {
         "config": name,
         "seed": seed,
@@ -84,17 +80,19 @@ def summarise(runs):
             return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
         pad_key = next((k for k in group[0] if k.startswith("proxy_a_distance_dann")), None)
-        rows.append([
-            config,
-            ",".join(str(r["seed"]) for r in group),
-            mean_std("target_test_accuracy"),
-            mean_std("source_test_accuracy"),
-            mean_std("source_only_target_test_accuracy"),
-            mean_std(pad_key, 1.0) if pad_key else "-",
-            mean_std("proxy_a_distance_source_only", 1.0),
-            f"{statistics.mean(r['process_wall_seconds'] for r in group):.0f}",
-            f"{statistics.mean(r['train_images_per_second'] for r in group):.0f}",
-        ])
+        rows.append(
+            [
+                config,
+                ",".join(str(r["seed"]) for r in group),
+                mean_std("target_test_accuracy"),
+                mean_std("source_test_accuracy"),
+                mean_std("source_only_target_test_accuracy"),
+                mean_std(pad_key, 1.0) if pad_key else "-",
+                mean_std("proxy_a_distance_source_only", 1.0),
+                f"{statistics.mean(r['process_wall_seconds'] for r in group):.0f}",
+                f"{statistics.mean(r['train_images_per_second'] for r in group):.0f}",
+            ]
+        )
     return rows
 
 
@@ -123,15 +121,28 @@ def main(argv):
         "wall = the whole app (data, training, evaluation, t-SNE, baseline, export); images/s = "
         "source + target training images per second inside the training loop.\n\n"
         + harness.markdown_table(
-            ["config", "seeds", "MNIST-M test acc", "MNIST test acc", "source-only MNIST-M acc",
-             "PAD (adapted)", "PAD (source only)", "wall s", "train images/s"],
+            [
+                "config",
+                "seeds",
+                "MNIST-M test acc",
+                "MNIST test acc",
+                "source-only MNIST-M acc",
+                "PAD (adapted)",
+                "PAD (source only)",
+                "wall s",
+                "train images/s",
+            ],
             rows,
         )
     )
     harness.write_results(
         FLAGS.output_name,
-        {"flagfile": FLAGS.flagfile_path, "extra_flags": FLAGS.extra_flag,
-         "max_steps_override": FLAGS.max_steps, "runs": runs},
+        {
+            "flagfile": FLAGS.flagfile_path,
+            "extra_flags": FLAGS.extra_flag,
+            "max_steps_override": FLAGS.max_steps,
+            "runs": runs,
+        },
         markdown,
     )
 

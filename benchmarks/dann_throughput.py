@@ -38,8 +38,9 @@ flags.DEFINE_integer("loop_steps", 600, "Steps of the runner loop (the first is 
 flags.DEFINE_integer("log_every", 100, "Runner logging interval, as in the app's config.")
 flags.DEFINE_integer("steps_per_execution", 1, "Runner steps per tf.function call.")
 flags.DEFINE_bool("xla", False, "jit_compile both the bare step and the loop.")
-flags.DEFINE_enum("input_standardization", "image", ["none", "image", "channel"],
-                  "As the app's flag (the cfg uses image).")
+flags.DEFINE_enum(
+    "input_standardization", "image", ["none", "image", "channel"], "As the app's flag (the cfg uses image)."
+)
 flags.DEFINE_integer("image_size", 28, "Input size, as the app's --image_size (config: 28).")
 flags.DEFINE_enum("padding", "valid", ["same", "valid"], "Tower padding, as the app's --padding.")
 flags.DEFINE_bool("network_variants", False, "Also time the same-padded 32x32 tower (PixelDA's).")
@@ -48,9 +49,11 @@ flags.DEFINE_string("output_name", "dann_throughput", "Results file name under b
 
 def _compiled_dann(image_size, padding):
     model = build_digits_dann(
-        (image_size, image_size, 3), 10, total_steps=10_000, padding=padding,
-        input_standardization=None if FLAGS.input_standardization == "none"
-        else FLAGS.input_standardization,
+        (image_size, image_size, 3),
+        10,
+        total_steps=10_000,
+        padding=padding,
+        input_standardization=None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
     )
     model.compile(optimizer=build_optimizer("sgd", 0.01, total_steps=10_000))
     return model
@@ -72,27 +75,34 @@ def time_bare_step(image_size, padding):
         float(step(data)["loss"])  # block on the result
         steps += 1
     seconds = time.perf_counter() - start
-    return {"steps": steps, "seconds": seconds, "images_per_second": 2 * b * steps / seconds,
-            "feature_dim": int(model.feature_extractor.output.shape[-1])}
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "images_per_second": 2 * b * steps / seconds,
+        "feature_dim": int(model.feature_extractor.output.shape[-1]),
+    }
 
 
 def time_runner_loop():
     source = load_domain("mnist", data_dir=FLAGS.data_dir, image_size=FLAGS.image_size)
-    target = load_domain(
-        "mnist_m", data_dir=FLAGS.data_dir, image_size=FLAGS.image_size
-    ).unlabeled()
+    target = load_domain("mnist_m", data_dir=FLAGS.data_dir, image_size=FLAGS.image_size).unlabeled()
     model = _compiled_dann(FLAGS.image_size, FLAGS.padding)
     with tempfile.TemporaryDirectory() as tmp:
-        run = runner.Run(runner.RunConfig(
-            "dann_throughput", output_dir=tmp, max_steps=FLAGS.loop_steps,
-            log_every=FLAGS.log_every, eval_every=FLAGS.loop_steps,
-            checkpoint_every=FLAGS.loop_steps, steps_per_execution=FLAGS.steps_per_execution,
-            jit_compile=FLAGS.xla,
-        ))
+        run = runner.Run(
+            runner.RunConfig(
+                "dann_throughput",
+                output_dir=tmp,
+                max_steps=FLAGS.loop_steps,
+                log_every=FLAGS.log_every,
+                eval_every=FLAGS.loop_steps,
+                checkpoint_every=FLAGS.loop_steps,
+                steps_per_execution=FLAGS.steps_per_execution,
+                jit_compile=FLAGS.xla,
+            )
+        )
         dataset = pipeline.adaptation_dataset(source, target, FLAGS.batch_size, seed=0)
         result = run.train(model, dataset, examples_per_step=2 * FLAGS.batch_size)
-    return {"steps": result.steps, "wall_seconds": result.wall_seconds,
-            "images_per_second": result.examples_per_second}
+    return {"steps": result.steps, "wall_seconds": result.wall_seconds, "images_per_second": result.examples_per_second}
 
 
 def main(argv):
@@ -113,8 +123,10 @@ def main(argv):
         ["bare tf.function step (after loop)", f"{bare_after['images_per_second']:.0f}", ""],
         ["app loop: runner + tf.data + logging", f"{loop['images_per_second']:.0f}", f"{ratio:.0%}"],
     ]
-    rows += [[f"bare, {name} ({r['feature_dim']} features)", f"{r['images_per_second']:.0f}", ""]
-             for name, r in variants.items()]
+    rows += [
+        [f"bare, {name} ({r['feature_dim']} features)", f"{r['images_per_second']:.0f}", ""]
+        for name, r in variants.items()
+    ]
     markdown = (
         f"# DANN training throughput (batch {FLAGS.batch_size} + {FLAGS.batch_size}, "
         f"{FLAGS.image_size}x{FLAGS.image_size} {FLAGS.padding} tower, "
@@ -125,15 +137,25 @@ def main(argv):
         f"Loop / mean bare = {ratio:.0%} (issue 3 asks >= 75%).\n\n"
         + harness.markdown_table(["measurement", "images/s", "of bare"], rows)
     )
-    harness.write_results(FLAGS.output_name, {
-        "batch_size": FLAGS.batch_size, "xla": FLAGS.xla,
-        "image_size": FLAGS.image_size, "padding": FLAGS.padding,
-        "input_standardization": FLAGS.input_standardization,
-        "steps_per_execution": FLAGS.steps_per_execution,
-        "load_average_before": load_before, "load_average_after": load_after,
-        "bare_before": bare_before, "bare_after": bare_after, "loop": loop,
-        "loop_over_bare": ratio, "network_variants": variants,
-    }, markdown)
+    harness.write_results(
+        FLAGS.output_name,
+        {
+            "batch_size": FLAGS.batch_size,
+            "xla": FLAGS.xla,
+            "image_size": FLAGS.image_size,
+            "padding": FLAGS.padding,
+            "input_standardization": FLAGS.input_standardization,
+            "steps_per_execution": FLAGS.steps_per_execution,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "bare_before": bare_before,
+            "bare_after": bare_after,
+            "loop": loop,
+            "loop_over_bare": ratio,
+            "network_variants": variants,
+        },
+        markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,18 @@ flags.DEFINE_string("name", "gan_mnist", "Results file stem under benchmarks/res
 flags.DEFINE_list("runs", None, "Subset of runs to do (default: all).")
 flags.DEFINE_float("epochs", None, "Override every run's --epochs.")
 flags.DEFINE_integer("max_steps", None, "Override with a step count (to check the script).")
-flags.DEFINE_float("max_minutes", None, "Per-run wall-clock budget; a run that hits it stops early "
-                   "(its table row shows the epochs it reached).")
+flags.DEFINE_float(
+    "max_minutes",
+    None,
+    "Per-run wall-clock budget; a run that hits it stops early (its table row shows the epochs it reached).",
+)
 flags.DEFINE_integer("num_eval_samples", 10000, "Samples scored per run.")
-flags.DEFINE_bool("resume", True, "Reuse finished runs (their metrics.json); --noresume re-enters "
-                  "them, so a run cut by --max_minutes continues from its checkpoint.")
+flags.DEFINE_bool(
+    "resume",
+    True,
+    "Reuse finished runs (their metrics.json); --noresume re-enters "
+    "them, so a run cut by --max_minutes continues from its checkpoint.",
+)
 
 
 # name -> (model, extra flags, what it shows)
@@ -58,12 +65,18 @@ RUNS = {
     "dcgan_ls": ("dcgan", [_SMOOTHING], "DCGAN, one-sided label smoothing 0.1"),
     "dcgan_ls_seed1": ("dcgan", [_SMOOTHING, "--seed=1"], "DCGAN, label smoothing 0.1, seed 1"),
     "dcgan_ls_seed2": ("dcgan", [_SMOOTHING, "--seed=2"], "DCGAN, label smoothing 0.1, seed 2"),
-    "dcgan_ls_seed1_ngf64": ("dcgan", [_SMOOTHING, "--seed=1", "--ngf=64"],
-                             "DCGAN, label smoothing 0.1, G twice as wide, seed 1"),
+    "dcgan_ls_seed1_ngf64": (
+        "dcgan",
+        [_SMOOTHING, "--seed=1", "--ngf=64"],
+        "DCGAN, label smoothing 0.1, G twice as wide, seed 1",
+    ),
     "dcgan_ndf16": ("dcgan", ["--ndf=16"], "DCGAN, D a quarter as wide"),
     "dcgan_ndf32": ("dcgan", ["--ndf=32"], "DCGAN, D half as wide"),
-    "dcgan_ndf32_keras_init": ("dcgan", ["--ndf=32", "--init=keras_default"],
-                               "DCGAN, D half as wide, Keras default init (compare dcgan_ndf32)"),
+    "dcgan_ndf32_keras_init": (
+        "dcgan",
+        ["--ndf=32", "--init=keras_default"],
+        "DCGAN, D half as wide, Keras default init (compare dcgan_ndf32)",
+    ),
     "cgan": ("cgan", [], "cGAN, label into G and D"),
     "cgan_cdx": ("cgan", ["--nocondition_discriminator"], "cGAN ablation cD(x): D ignores the label"),
     "acgan": ("acgan", [], "ACGAN, D classifies"),
@@ -76,8 +89,12 @@ TARGET_MAX_MIN_RATIO = 2.5
 
 def _extra_flags(model, extra, output_dir):
     """App flags beyond the flagfile and output dir (which harness.run_app adds)."""
-    flags_ = [f"--model={model}", f"--export_root={output_dir / 'exports'}",
-              f"--num_eval_samples={FLAGS.num_eval_samples}", *extra]
+    flags_ = [
+        f"--model={model}",
+        f"--export_root={output_dir / 'exports'}",
+        f"--num_eval_samples={FLAGS.num_eval_samples}",
+        *extra,
+    ]
     if FLAGS.data_dir:
         flags_.append(f"--data_dir={FLAGS.data_dir}")
     if FLAGS.epochs is not None:
@@ -98,8 +115,11 @@ def _run(name):
     else:
         output_dir.mkdir(parents=True, exist_ok=True)
         _, wall = harness.run_app(
-            "apps.train_gan", f"apps/configs/{model}_mnist.cfg", output_dir,
-            _extra_flags(model, extra, output_dir), log_path=output_dir / "log.txt",
+            "apps.train_gan",
+            f"apps/configs/{model}_mnist.cfg",
+            output_dir,
+            _extra_flags(model, extra, output_dir),
+            log_path=output_dir / "log.txt",
         )
         print(f"[{name}] done in {wall:.0f} s", flush=True)
     metrics = json.loads(metrics_path.read_text())
@@ -108,9 +128,22 @@ def _run(name):
         "name": name,
         "model": model,
         "description": description,
-        "flags": {k: flags_used[k] for k in ("ngf", "ndf", "nz", "init", "lr_d", "lr_g", "batch_size",
-                                              "epochs", "condition_discriminator", "seed",
-                                              "label_smoothing")},
+        "flags": {
+            k: flags_used[k]
+            for k in (
+                "ngf",
+                "ndf",
+                "nz",
+                "init",
+                "lr_d",
+                "lr_g",
+                "batch_size",
+                "epochs",
+                "condition_discriminator",
+                "seed",
+                "label_smoothing",
+            )
+        },
         "steps": metrics["steps"],
         "epochs_trained": metrics["epochs_trained"],
         # Stopped by --max_minutes before the epochs it asked for (with --max_steps, by design).
@@ -135,7 +168,9 @@ def _targets(results):
         if name in by_name:
             value = by_name[name]["label_accuracy"]
             targets[f"{name}_label_accuracy>={TARGET_LABEL_ACCURACY}"] = {
-                "value": value, "met": value is not None and value >= TARGET_LABEL_ACCURACY}
+                "value": value,
+                "met": value is not None and value >= TARGET_LABEL_ACCURACY,
+            }
     for name in SHIPPED_DCGAN_RUNS:
         if name not in by_name:
             continue
@@ -156,7 +191,8 @@ def _markdown(report):
     lines = [
         f"# GAN benchmark on 32x32 MNIST ({report['date']})",
         "",
-        f"Machine: {report['machine']['cpu']} ({report['machine']['cpu_cores']} cores). Load average before/after: {report['load_before']} / "
+        f"Machine: {report['machine']['cpu']} ({report['machine']['cpu_cores']} cores). "
+        f"Load average before/after: {report['load_before']} / "
         f"{report['load_after']} (other jobs share the cores). Scores over "
         f"{report['num_eval_samples']} samples, judged by the digits classifier "
         f"(MNIST test accuracy {_fmt(report['results'][0]['judge_test_accuracy'], '.4f')}).",

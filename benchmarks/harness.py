@@ -14,8 +14,8 @@ REPO_ROOT = pathlib.Path(__file__).parent.parent
 
 def machine_info():
     """CPU model, core count and library versions, stored beside every figure."""
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     cpu = platform.processor()
     try:

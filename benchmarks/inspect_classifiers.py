@@ -31,13 +31,13 @@ from kerasda.data.mnist_m import binarize_and_pad
 from kerasda.inspect import (
     VisualisationConfig,
     class_visualisation,
+    figures,
     load_classifier,
     mass_inside,
     robustness_curve,
     saliency_maps,
     targeted_attack,
 )
-from kerasda.inspect import figures
 from kerasda.inspect.inspection import random_other_classes
 
 RUNS = pathlib.Path("runs/da_table")
@@ -51,8 +51,11 @@ FIGURES = harness.RESULTS_DIR / "inspect_figures"
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exports", default=",".join(f"{k}={v}" for k, v in DEFAULT_EXPORTS.items()),
-                        help="name=path,... of serving_default classifiers (add pixelda=<PixelDA export>).")
+    parser.add_argument(
+        "--exports",
+        default=",".join(f"{k}={v}" for k, v in DEFAULT_EXPORTS.items()),
+        help="name=path,... of serving_default classifiers (add pixelda=<PixelDA export>).",
+    )
     parser.add_argument("--data_dir", default=os.environ.get("KERASDA_DATA_DIR"))
     parser.add_argument("--domains", default="mnist,mnist_m")
     parser.add_argument("--num_robustness", type=int, default=200, help="test images for the FGSM curves")
@@ -92,8 +95,10 @@ def main():
     start, load_before = time.perf_counter(), os.getloadavg()
     classifiers = {name: load_classifier(path, name=name) for name, path in exports.items()}
     rng = np.random.default_rng(args.seed)
-    results = {name: {"export": str(exports[name]), "score_kind": c.score_kind, "image_size": c.image_shape[0]}
-               for name, c in classifiers.items()}
+    results = {
+        name: {"export": str(exports[name]), "score_kind": c.score_kind, "image_size": c.image_shape[0]}
+        for name, c in classifiers.items()
+    }
     figure_images, saliency = {}, {}
     for domain_name in domains:
         domain_by_size = {}
@@ -114,13 +119,20 @@ def main():
                     classifier, x, y, np.asarray(epsilons) / 255.0, steps
                 ).tolist()
             n = args.num_attack
-            attack = targeted_attack(classifier, x[:n], random_other_classes(y[:n], 10, args.seed),
-                                     args.attack_step_size, args.attack_max_steps)
+            attack = targeted_attack(
+                classifier,
+                x[:n],
+                random_other_classes(y[:n], 10, args.seed),
+                args.attack_step_size,
+                args.attack_max_steps,
+            )
             entry["targeted_attack"] = attack.summary()
             if domain_name == "mnist_m":
                 shown = x[: args.num_figure]
                 figure_images[name] = shown
-                saliency[name] = saliency_maps(classifier, shown, y[: args.num_figure], args.smoothgrad_samples, seed=args.seed)
+                saliency[name] = saliency_maps(
+                    classifier, shown, y[: args.num_figure], args.smoothgrad_samples, seed=args.seed
+                )
             print(name, domain_name, entry, flush=True)
 
     # Saliency on the strokes: synthesised MNIST-M (known masks) and MNIST.
@@ -130,7 +142,10 @@ def main():
         masks = stroke_masks(args.data_dir, idx, size)
         synth_x, synth_y = synth_images(args.data_dir, idx, size)
         mnist = load_domain("mnist", data_dir=args.data_dir, image_size=size)
-        for label, (x_uint8, y) in {"mnist_m_synth": (synth_x, synth_y), "mnist": (mnist.x_test[idx], mnist.y_test[idx])}.items():
+        for label, (x_uint8, y) in {
+            "mnist_m_synth": (synth_x, synth_y),
+            "mnist": (mnist.x_test[idx], mnist.y_test[idx]),
+        }.items():
             x = pipeline.to_model_range(x_uint8, classifier.value_range)
             if label == "mnist":
                 # MNIST at `size` is the 28x28 digit resized, not padded: its own ink is the mask.
@@ -145,25 +160,38 @@ def main():
             }
         print(name, results[name]["saliency_on_strokes"], flush=True)
 
-    vis = {name: class_visualisation(c, np.arange(10), VisualisationConfig(seed=args.seed)) for name, c in classifiers.items()}
+    vis = {
+        name: class_visualisation(c, np.arange(10), VisualisationConfig(seed=args.seed))
+        for name, c in classifiers.items()
+    }
     for name, (_, history) in vis.items():
         results[name]["class_visualisation_score_gain"] = float(np.mean(history[-1] - history[0]))
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    figures.saliency_figure(figure_images, saliency, FIGURES / "saliency_mnist_m.png",
-                            title="SmoothGrad saliency of the true class on MNIST-M (same images)")
-    figures.class_visualisation_figure({n: v[0] for n, v in vis.items()}, list(range(10)), FIGURES / "class_visualisation.png")
+    figures.saliency_figure(
+        figure_images,
+        saliency,
+        FIGURES / "saliency_mnist_m.png",
+        title="SmoothGrad saliency of the true class on MNIST-M (same images)",
+    )
+    figures.class_visualisation_figure(
+        {n: v[0] for n, v in vis.items()}, list(range(10)), FIGURES / "class_visualisation.png"
+    )
     for domain_name in domains:
         for steps in (1, args.iterative_steps):
             figures.robustness_figure(
                 np.asarray(epsilons) / 255.0,
                 {n: results[n][domain_name][f"fgsm_steps{steps}_accuracy"] for n in classifiers},
                 FIGURES / f"robustness_{domain_name}_steps{steps}.png",
-                f"{'FGSM' if steps == 1 else f'{steps}-step iterative FGSM'} on {domain_name} ({args.num_robustness} test images)",
+                f"{'FGSM' if steps == 1 else f'{steps}-step iterative FGSM'} on {domain_name} "
+                f"({args.num_robustness} test images)",
             )
     payload = {
-        "config": vars(args), "epsilons_grey_levels": epsilons, "models": results,
-        "wall_seconds": time.perf_counter() - start, "load_average_before": load_before,
+        "config": vars(args),
+        "epsilons_grey_levels": epsilons,
+        "models": results,
+        "wall_seconds": time.perf_counter() - start,
+        "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
     harness.write_results("inspect_classifiers", payload, markdown(payload, domains, epsilons, args))
@@ -171,35 +199,60 @@ def main():
 
 def markdown(payload, domains, epsilons, args):
     models = payload["models"]
-    lines = ["# Inspecting the digits classifiers (source-only vs adapted)", "",
-             f"Wall {payload['wall_seconds']:.0f} s; load average before/after "
-             f"{payload['load_average_before'][0]:.1f}/{payload['load_average_after'][0]:.1f} "
-             "(2 shared CPU cores). Same seeded test images for every model.", ""]
+    lines = [
+        "# Inspecting the digits classifiers (source-only vs adapted)",
+        "",
+        f"Wall {payload['wall_seconds']:.0f} s; load average before/after "
+        f"{payload['load_average_before'][0]:.1f}/{payload['load_average_after'][0]:.1f} "
+        "(2 shared CPU cores). Same seeded test images for every model.",
+        "",
+    ]
     eps_cols = [f"eps {e:g}" for e in epsilons]
     for domain_name in domains:
         for steps in (1, args.iterative_steps):
-            lines.append(f"## {domain_name}: accuracy under {'FGSM' if steps == 1 else f'{steps}-step iterative FGSM'}"
-                         " (L-inf, eps in grey levels /255)")
+            lines.append(
+                f"## {domain_name}: accuracy under {'FGSM' if steps == 1 else f'{steps}-step iterative FGSM'}"
+                " (L-inf, eps in grey levels /255)"
+            )
             lines.append("")
             rows = [[n, *[f"{a:.3f}" for a in models[n][domain_name][f"fgsm_steps{steps}_accuracy"]]] for n in models]
             lines.append(harness.markdown_table(["model", *eps_cols], rows))
-    lines.append(f"## Targeted L2 walk to a random other class ({args.num_attack} images, step {args.attack_step_size} "
-                 f"of the pixel range, at most {args.attack_max_steps} steps; median over those that reached it)")
+    lines.append(
+        f"## Targeted L2 walk to a random other class ({args.num_attack} images, step {args.attack_step_size} "
+        f"of the pixel range, at most {args.attack_max_steps} steps; median over those that reached it)"
+    )
     lines.append("")
     rows = []
     for n in models:
         for domain_name in domains:
             t = models[n][domain_name]["targeted_attack"]
-            rows.append([n, domain_name, f"{t['success_rate']:.0%}", f"{t['median_steps']:g}", f"{t['median_l2']:.3f}",
-                         f"{t['median_linf']:.3f}"])
-    lines.append(harness.markdown_table(["model", "domain", "reached", "median steps", "median L2", "median L-inf"], rows))
+            rows.append(
+                [
+                    n,
+                    domain_name,
+                    f"{t['success_rate']:.0%}",
+                    f"{t['median_steps']:g}",
+                    f"{t['median_l2']:.3f}",
+                    f"{t['median_linf']:.3f}",
+                ]
+            )
+    lines.append(
+        harness.markdown_table(["model", "domain", "reached", "median steps", "median L2", "median L-inf"], rows)
+    )
     lines.append("## Share of SmoothGrad saliency on the digit's strokes")
     lines.append("")
     rows = []
     for n in models:
         s = models[n]["saliency_on_strokes"]
-        rows.append([n, *[f"{s[k]['mean_fraction']:.3f} (area {s[k]['stroke_area_fraction']:.3f}, acc {s[k]['accuracy']:.3f})"
-                          for k in ("mnist", "mnist_m_synth")]])
+        rows.append(
+            [
+                n,
+                *[
+                    f"{s[k]['mean_fraction']:.3f} (area {s[k]['stroke_area_fraction']:.3f}, acc {s[k]['accuracy']:.3f})"
+                    for k in ("mnist", "mnist_m_synth")
+                ],
+            ]
+        )
     lines.append(harness.markdown_table(["model", "MNIST", "synthesised MNIST-M"], rows))
     lines.append("Figures: inspect_figures/saliency_mnist_m.png, class_visualisation.png, robustness_*.png.")
     return "\n".join(lines) + "\n"

@@ -72,8 +72,15 @@ def main(argv):
     for name, s in stats.items():
         deviation = max(abs(s[k] / reference[k] - 1) for k in s)
         rows.append(
-            [name, f"{s['mean_r']:.1f}", f"{s['mean_g']:.1f}", f"{s['mean_b']:.1f}", f"{s['std']:.1f}",
-             f"{s['gradient']:.2f}", "-" if name == "original release" else f"{deviation:.1%}"]
+            [
+                name,
+                f"{s['mean_r']:.1f}",
+                f"{s['mean_g']:.1f}",
+                f"{s['mean_b']:.1f}",
+                f"{s['std']:.1f}",
+                f"{s['gradient']:.2f}",
+                "-" if name == "original release" else f"{deviation:.1%}",
+            ]
         )
         s["max_relative_deviation"] = deviation
     start = time.perf_counter()
@@ -84,15 +91,18 @@ def main(argv):
         f"MNIST-M fidelity on {sum(counts.values()):,} images ({counts['train']:,} train + "
         f"{counts['test']:,} test of the original release; the syntheses use the same MNIST digits, "
         f"seed {FLAGS.seed}). Gradient: mean |grad| of the grey image, central differences.\n\n"
-        + harness.markdown_table(
-            ["set", "mean R", "mean G", "mean B", "pixel std", "gradient", "max deviation"], rows
-        )
+        + harness.markdown_table(["set", "mean R", "mean G", "mean B", "pixel std", "gradient", "max deviation"], rows)
         + f"\nNew synthesis of all {n_full:,} MNIST images (BSDS500 + MNIST read included): {seconds:.1f} s.\n"
     )
     harness.write_results(
         "mnist_m_fidelity",
-        {"images": counts, "seed": FLAGS.seed, "statistics": stats,
-         "synthesis_seconds_all": seconds, "synthesised_images": n_full},
+        {
+            "images": counts,
+            "seed": FLAGS.seed,
+            "statistics": stats,
+            "synthesis_seconds_all": seconds,
+            "synthesised_images": n_full,
+        },
         markdown,
     )
 

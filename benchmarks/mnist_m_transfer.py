@@ -64,22 +64,38 @@ def main(argv):
     test_sets, rows, runs = {}, [], []
     for method in FLAGS.methods:
         exports = finished_runs(FLAGS.work_dir, method)
-        seeds = sorted({seed for (_, seed) in exports if ("original", seed) in exports
-                        and ("synthesised", seed) in exports})
+        seeds = sorted(
+            {seed for (_, seed) in exports if ("original", seed) in exports and ("synthesised", seed) in exports}
+        )
         scores = {label: [] for label in ADAPTED_TO}
         for seed in seeds:
             for label in ADAPTED_TO:
                 accuracy = accuracy_on_original(exports[label, seed], test_sets)
                 scores[label].append(100.0 * accuracy)
-                runs.append({"method": method, "adapted_to": label, "seed": seed,
-                             "original_test_accuracy": accuracy, "export": exports[label, seed]})
+                runs.append(
+                    {
+                        "method": method,
+                        "adapted_to": label,
+                        "seed": seed,
+                        "original_test_accuracy": accuracy,
+                        "export": exports[label, seed],
+                    }
+                )
         if not seeds:
             rows.append([method, "-", "not run yet", "not run yet", "-", "-"])
             continue
         original, synthesised = statistics.mean(scores["original"]), statistics.mean(scores["synthesised"])
         gap = synthesised - original
-        rows.append([method, ",".join(map(str, seeds)), f"{original:.2f}", f"{synthesised:.2f}",
-                     f"{gap:+.2f}", "yes" if abs(gap) <= 2.0 else "no"])
+        rows.append(
+            [
+                method,
+                ",".join(map(str, seeds)),
+                f"{original:.2f}",
+                f"{synthesised:.2f}",
+                f"{gap:+.2f}",
+                "yes" if abs(gap) <= 2.0 else "no",
+            ]
+        )
     markdown = (
         "# Synthesised vs original MNIST-M: accuracy on the ORIGINAL test split\n\n"
         "Each model was adapted from MNIST to one MNIST-M (the original release's 20,000 train images, "
@@ -87,8 +103,14 @@ def main(argv):
         "original release's 9,001 test images through its serving signature. Target: |gap| <= 2 "
         "points.\n\n"
         + harness.markdown_table(
-            ["method", "seeds", "adapted to original (%)", "adapted to synthesised (%)",
-             "gap (points)", "within 2 points"],
+            [
+                "method",
+                "seeds",
+                "adapted to original (%)",
+                "adapted to synthesised (%)",
+                "gap (points)",
+                "within 2 points",
+            ],
             rows,
         )
     )

@@ -105,13 +105,32 @@ def main(argv):
         value = r[f"minutes_to_{threshold}"]
         return "not reached" if value is None else f"{value:.1f} (step {r[f'step_to_{threshold}']})"
 
-    header = ["config", "T", "seed", "MNIST test", "MNIST-M test", "G(MNIST test)", "MNIST-M F1",
-              "steps", "train min", "steps/s (incl. eval)"] + [f"min to {t}" for t in FLAGS.thresholds]
+    header = [
+        "config",
+        "T",
+        "seed",
+        "MNIST test",
+        "MNIST-M test",
+        "G(MNIST test)",
+        "MNIST-M F1",
+        "steps",
+        "train min",
+        "steps/s (incl. eval)",
+    ] + [f"min to {t}" for t in FLAGS.thresholds]
     rows = [
-        [r["config"], r["classifier"], r["seed"], f"{r['source_test_accuracy']:.2%}",
-         f"{r['target_test_accuracy']:.2%}", f"{r['fake_target_test_accuracy']:.2%}",
-         f"{r['target_test_f1_macro']:.4f}", r["steps"], f"{r['train_wall_seconds'] / 60:.1f}",
-         f"{r['steps_per_second']:.2f}"] + [minutes(r, t) for t in FLAGS.thresholds]
+        [
+            r["config"],
+            r["classifier"],
+            r["seed"],
+            f"{r['source_test_accuracy']:.2%}",
+            f"{r['target_test_accuracy']:.2%}",
+            f"{r['fake_target_test_accuracy']:.2%}",
+            f"{r['target_test_f1_macro']:.4f}",
+            r["steps"],
+            f"{r['train_wall_seconds'] / 60:.1f}",
+            f"{r['steps_per_second']:.2f}",
+        ]
+        + [minutes(r, t) for t in FLAGS.thresholds]
         for r in runs
     ]
     markdown = (

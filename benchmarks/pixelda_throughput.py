@@ -91,8 +91,17 @@ def main(argv):
     rows = []
     for name, r in results.items():
         o, p = r["overrides"], r["parameters"]
-        rows.append([name, o["generator_filters"], o["generator_blocks"], o["discriminator_filters"],
-                     f"{p['generator']:,}", f"{p['discriminator']:,}", f"{r['steps_per_second']:.2f}"])
+        rows.append(
+            [
+                name,
+                o["generator_filters"],
+                o["generator_blocks"],
+                o["discriminator_filters"],
+                f"{p['generator']:,}",
+                f"{p['discriminator']:,}",
+                f"{r['steps_per_second']:.2f}",
+            ]
+        )
     markdown = (
         f"# PixelDA train-step throughput (batch {FLAGS.batch_size}, xla={FLAGS.xla})\n\n"
         f"Load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}: other "

@@ -30,15 +30,13 @@ flags.DEFINE_string("name", "pixelda_unified_ablation", "Results file stem under
 flags.mark_flags_as_required(["private_shared_run", "unified_run"])
 FLAGS = flags.FLAGS
 
-FINAL_METRICS = ("target_test_accuracy", "target_test_f1_macro", "fake_target_test_accuracy",
-                 "source_test_accuracy")
+FINAL_METRICS = ("target_test_accuracy", "target_test_f1_macro", "fake_target_test_accuracy", "source_test_accuracy")
 
 
 def read_run(run_dir):
     """Periodic target accuracy by step, final metrics and the classifier of one run."""
     run_dir = pathlib.Path(run_dir)
-    curve = {r["step"]: r["eval/target_accuracy"]
-             for r in harness.read_history(run_dir) if "eval/target_accuracy" in r}
+    curve = {r["step"]: r["eval/target_accuracy"] for r in harness.read_history(run_dir) if "eval/target_accuracy" in r}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "run_dir": str(run_dir),
@@ -78,8 +76,7 @@ def main(argv):
         "MNIST test = source):\n\n"
         + harness.markdown_table(["metric", "private/shared", "unified"], final_rows)
         + "\nPeriodic evaluation on the same 2,000 MNIST-M test images:\n\n"
-        + harness.markdown_table(["step", "private/shared", "unified", "unified - private/shared (points)"],
-                                 curve_rows)
+        + harness.markdown_table(["step", "private/shared", "unified", "unified - private/shared (points)"], curve_rows)
     )
     harness.write_results(FLAGS.name, {"runs": runs}, markdown)
 

@@ -38,12 +38,14 @@ flags.DEFINE_string("output_name", "precision_throughput", "Results file name un
 def build_step(policy):
     """A traced bare train step of DANN's tower built under `policy`."""
     precision.set_precision(policy)
-    model = build_digits_dann((28, 28, 3), 10, total_steps=10_000, padding="valid",
-                              input_standardization="image")
+    model = build_digits_dann((28, 28, 3), 10, total_steps=10_000, padding="valid", input_standardization="image")
     model.compile(optimizer=build_optimizer("sgd", 0.01, total_steps=10_000))
     precision.set_precision("float32")
     rng = np.random.default_rng(0)
-    images = lambda: tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, 28, 28, 3)).astype("float32"))
+
+    def images():
+        return tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, 28, 28, 3)).astype("float32"))
+
     batch = ((images(), tf.constant(rng.integers(0, 10, FLAGS.batch_size))), images())
     step = tf.function(model.train_step)
     for _ in range(3):  # trace and warm up
@@ -79,9 +81,12 @@ def main(argv):
         for policy, values in rounds.items()
     }
     rows = [
-        [policy, f"{r['median_images_per_second']:.0f}",
-         f"{min(r['rounds_images_per_second']):.0f}-{max(r['rounds_images_per_second']):.0f}",
-         f"{r['speedup_vs_' + FLAGS.precisions[0]]:.2f}x"]
+        [
+            policy,
+            f"{r['median_images_per_second']:.0f}",
+            f"{min(r['rounds_images_per_second']):.0f}-{max(r['rounds_images_per_second']):.0f}",
+            f"{r['speedup_vs_' + FLAGS.precisions[0]]:.2f}x",
+        ]
         for policy, r in results.items()
     ]
     markdown = (
@@ -91,12 +96,21 @@ def main(argv):
         + f"\nLoad average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in load_before)}; "
         f"after: {', '.join(f'{v:.2f}' for v in load_after)}.\n"
     )
-    harness.write_results(FLAGS.output_name, {
-        "config": {"batch_size": FLAGS.batch_size, "rounds": FLAGS.rounds, "seconds": FLAGS.seconds,
-                   "network": "DANN digits tower, valid padding, 28x28, image standardisation, SGD"},
-        "load_average_before": load_before, "load_average_after": load_after,
-        "results": results,
-    }, markdown)
+    harness.write_results(
+        FLAGS.output_name,
+        {
+            "config": {
+                "batch_size": FLAGS.batch_size,
+                "rounds": FLAGS.rounds,
+                "seconds": FLAGS.seconds,
+                "network": "DANN digits tower, valid padding, 28x28, image standardisation, SGD",
+            },
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "results": results,
+        },
+        markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -26,17 +26,28 @@ def main(argv):
             metrics, wall = harness.run_app(
                 "apps.train_source_only", "apps/configs/source_only_mnist_to_mnistm.cfg", f"{tmp}/run", extra
             )
-        runs.append({
-            "seed": seed,
-            "source_test_accuracy": metrics["source_test_accuracy"],
-            "target_test_accuracy": metrics["target_test_accuracy"],
-            "steps": metrics["steps"],
-            "train_wall_seconds": metrics["wall_seconds"],
-            "process_wall_seconds": wall,
-            "train_images_per_second": metrics["train_examples_per_second"],
-        })
-    rows = [[r["seed"], f"{r['source_test_accuracy']:.2%}", f"{r['target_test_accuracy']:.2%}", r["steps"],
-             f"{r['process_wall_seconds']:.0f}", f"{r['train_images_per_second']:.0f}"] for r in runs]
+        runs.append(
+            {
+                "seed": seed,
+                "source_test_accuracy": metrics["source_test_accuracy"],
+                "target_test_accuracy": metrics["target_test_accuracy"],
+                "steps": metrics["steps"],
+                "train_wall_seconds": metrics["wall_seconds"],
+                "process_wall_seconds": wall,
+                "train_images_per_second": metrics["train_examples_per_second"],
+            }
+        )
+    rows = [
+        [
+            r["seed"],
+            f"{r['source_test_accuracy']:.2%}",
+            f"{r['target_test_accuracy']:.2%}",
+            r["steps"],
+            f"{r['process_wall_seconds']:.0f}",
+            f"{r['train_images_per_second']:.0f}",
+        ]
+        for r in runs
+    ]
     markdown = harness.markdown_table(
         ["seed", "MNIST test", "MNIST-M test", "steps", "wall s (whole app)", "train images/s"], rows
     )

@@ -44,7 +44,9 @@ def task_splits(task, args, image_size):
         # All 1,400 images (normal-cecum vs polyps); the central 75% drops the corner box confound.
         spec = f"folder:{pathlib.Path(args.data_dir) / 'kvasir'}"
         return transfer.load_transfer_splits(spec, image_size, 0, 0, 0.2, 0.75, args.seed, args.data_dir)
-    return transfer.load_transfer_splits(task, image_size, args.num_train, args.num_test, 0.2, 1.0, args.seed, args.data_dir)
+    return transfer.load_transfer_splits(
+        task, image_size, args.num_train, args.num_test, 0.2, 1.0, args.seed, args.data_dir
+    )
 
 
 def main():
@@ -61,8 +63,13 @@ def main():
     rows, tasks = [], {}
     for task in args.tasks.split(","):
         domain, train, validation, test = task_splits(task, args, size)
-        task_result = {"domain": domain.name, "classes": list(map(str, domain.class_names)),
-                       "num_train": len(train[1]), "num_validation": len(validation[1]), "num_test": len(test[1])}
+        task_result = {
+            "domain": domain.name,
+            "classes": list(map(str, domain.class_names)),
+            "num_train": len(train[1]),
+            "num_validation": len(validation[1]),
+            "num_test": len(test[1]),
+        }
         if task == "mnist_m":
             task_result["backbone_as_is_accuracy"] = float(np.mean(loaded.predict_classes(test[0]) == test[1]))
         for backbone_name, factory in backbones.items():
@@ -74,38 +81,82 @@ def main():
                 task_result[f"{backbone_name}/{layer}"] = result
                 tag = f"{task}_{backbone_name}_{layer}"
                 svm = result["svm"]
-                figures.c_sweep_figure(svm["cs"], svm["validation_accuracy"], FIGURES / f"c_sweep_{tag}.png",
-                                       svm["test_accuracy_per_c"], svm["best_c"], f"{backbone_name} [{layer}] -> {task}")
-                rows.append([task, backbone_name, layer, result["feature_dim"], "SVM (linear)", f"C={svm['best_c']:g}",
-                             f"{svm['test_accuracy']:.3f}"])
+                figures.c_sweep_figure(
+                    svm["cs"],
+                    svm["validation_accuracy"],
+                    FIGURES / f"c_sweep_{tag}.png",
+                    svm["test_accuracy_per_c"],
+                    svm["best_c"],
+                    f"{backbone_name} [{layer}] -> {task}",
+                )
+                rows.append(
+                    [
+                        task,
+                        backbone_name,
+                        layer,
+                        result["feature_dim"],
+                        "SVM (linear)",
+                        f"C={svm['best_c']:g}",
+                        f"{svm['test_accuracy']:.3f}",
+                    ]
+                )
                 histories = {}
                 for mode in ("frozen", "finetune"):
                     if f"head_{mode}" in result:
                         h = result[f"head_{mode}"]
                         histories[mode] = h["history"]
-                        rows.append([task, backbone_name, layer, result["feature_dim"], f"new fc100 head, {mode}",
-                                     f"{args.head_epochs} epochs", f"{h['test_accuracy']:.3f}"])
+                        rows.append(
+                            [
+                                task,
+                                backbone_name,
+                                layer,
+                                result["feature_dim"],
+                                f"new fc100 head, {mode}",
+                                f"{args.head_epochs} epochs",
+                                f"{h['test_accuracy']:.3f}",
+                            ]
+                        )
                 if histories:
-                    figures.head_curves_figure(histories, FIGURES / f"head_curves_{tag}.png", f"{backbone_name} [{layer}] -> {task}")
+                    figures.head_curves_figure(
+                        histories, FIGURES / f"head_curves_{tag}.png", f"{backbone_name} [{layer}] -> {task}"
+                    )
                 print(rows[-1], f"{result['seconds']:.0f}s", flush=True)
         if "backbone_as_is_accuracy" in task_result:
-            rows.append([task, "mnist_tower", "logits", 10, "as trained on MNIST (no transfer)", "-",
-                         f"{task_result['backbone_as_is_accuracy']:.3f}"])
+            rows.append(
+                [
+                    task,
+                    "mnist_tower",
+                    "logits",
+                    10,
+                    "as trained on MNIST (no transfer)",
+                    "-",
+                    f"{task_result['backbone_as_is_accuracy']:.3f}",
+                ]
+            )
         tasks[task] = task_result
     payload = {
-        "config": vars(args), "tasks": tasks, "wall_seconds": time.perf_counter() - start,
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "config": vars(args),
+        "tasks": tasks,
+        "wall_seconds": time.perf_counter() - start,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
     }
     header = ["task", "backbone", "layer", "features", "classifier", "choice", "test accuracy"]
-    markdown = "\n".join([
-        "# Transfer learning from the MNIST digits tower", "",
-        f"Wall {payload['wall_seconds']:.0f} s; load average before/after {load_before[0]:.1f}/{payload['load_average_after'][0]:.1f} "
-        "(2 shared CPU cores). SVM C chosen on a validation split (20% of the training subset), test scored once. "
-        "random_tower = the same architecture untrained (no transfer); fine-tuning it is training from scratch.", "",
-        harness.markdown_table(header, rows),
-        "Figures: transfer_figures/c_sweep_*.png (validation and, for reference only, test accuracy per C), "
-        "transfer_figures/head_curves_*.png (loss / accuracy per epoch).", "",
-    ])
+    markdown = "\n".join(
+        [
+            "# Transfer learning from the MNIST digits tower",
+            "",
+            f"Wall {payload['wall_seconds']:.0f} s; load average before/after "
+            f"{load_before[0]:.1f}/{payload['load_average_after'][0]:.1f} "
+            "(2 shared CPU cores). SVM C chosen on a validation split (20% of the training subset), test scored once. "
+            "random_tower = the same architecture untrained (no transfer); fine-tuning it is training from scratch.",
+            "",
+            harness.markdown_table(header, rows),
+            "Figures: transfer_figures/c_sweep_*.png (validation and, for reference only, test accuracy per C), "
+            "transfer_figures/head_curves_*.png (loss / accuracy per epoch).",
+            "",
+        ]
+    )
     harness.write_results("transfer_learning", payload, markdown)
 
 

@@ -46,7 +46,8 @@ flags.DEFINE_float(
 flags.DEFINE_bool("dry_run", False, "A few steps per setting and a 1-epoch classifier: checks the script end to end.")
 flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_list(
-    "settings", ["normal", "all"],
+    "settings",
+    ["normal", "all"],
     "Settings to run: normal, all (--train_on) and normal_unmasked (normal, ScopeGuide box not neutralised).",
 )
 flags.DEFINE_list("app_flags", [], "More flags for every app run, e.g. --app_flags=--latent_dim=64 (trials).")
@@ -67,21 +68,52 @@ SETTINGS = {
 SEEDS_REFERENCE = {"normal": (17.56, 0.455), "all": (28.33, 0.793)}  # Kvasir polyps, 1000 GPU epochs
 SCORES = ("mse", "ssim", "elbo", "kl")
 FIGURES = ("samples", "reconstructions_anomaly", "reconstructions_normal", "loss_curves", "anomaly_roc")
-KEYS = [
-    "epochs_trained", "steps", "batch_size", "num_train", "num_normal_heldout", "num_anomaly_heldout",
-    "num_normal_validation", "num_anomaly_validation", "missing_classes", "mask_box",
-    "anomaly_psnr_mean", "anomaly_psnr_std", "anomaly_ssim_mean", "anomaly_ssim_std",
-    "normal_psnr_mean", "normal_psnr_std", "normal_ssim_mean", "normal_ssim_std",
-    "anomaly_seen_psnr_mean", "anomaly_seen_psnr_std", "anomaly_seen_ssim_mean", "anomaly_seen_ssim_std",
-    "anomaly_score", "anomaly_roc_auc", "real_vs_reconstructed_accuracy", "real_vs_reconstructed_auc",
-    "real_vs_reconstructed_num_test", "heldout_normal_total_loss", "heldout_normal_kl_loss",
-    "normal_reconstruction_diversity", "anomaly_reconstruction_diversity",
-    "train_examples_per_second", "bare_step_examples_per_second",
-    "bare_step_examples_per_second_before_after", "loop_fraction_of_bare_step",
-] + [
-    f"{prefix}anomaly_{split}_auc_{score}"
-    for prefix in ("", "untrained_") for split in ("validation", "test") for score in SCORES
-] + ["untrained_anomaly_score", "untrained_anomaly_roc_auc", "untrained_anomaly_psnr_mean"]
+KEYS = (
+    [
+        "epochs_trained",
+        "steps",
+        "batch_size",
+        "num_train",
+        "num_normal_heldout",
+        "num_anomaly_heldout",
+        "num_normal_validation",
+        "num_anomaly_validation",
+        "missing_classes",
+        "mask_box",
+        "anomaly_psnr_mean",
+        "anomaly_psnr_std",
+        "anomaly_ssim_mean",
+        "anomaly_ssim_std",
+        "normal_psnr_mean",
+        "normal_psnr_std",
+        "normal_ssim_mean",
+        "normal_ssim_std",
+        "anomaly_seen_psnr_mean",
+        "anomaly_seen_psnr_std",
+        "anomaly_seen_ssim_mean",
+        "anomaly_seen_ssim_std",
+        "anomaly_score",
+        "anomaly_roc_auc",
+        "real_vs_reconstructed_accuracy",
+        "real_vs_reconstructed_auc",
+        "real_vs_reconstructed_num_test",
+        "heldout_normal_total_loss",
+        "heldout_normal_kl_loss",
+        "normal_reconstruction_diversity",
+        "anomaly_reconstruction_diversity",
+        "train_examples_per_second",
+        "bare_step_examples_per_second",
+        "bare_step_examples_per_second_before_after",
+        "loop_fraction_of_bare_step",
+    ]
+    + [
+        f"{prefix}anomaly_{split}_auc_{score}"
+        for prefix in ("", "untrained_")
+        for split in ("validation", "test")
+        for score in SCORES
+    ]
+    + ["untrained_anomaly_score", "untrained_anomaly_roc_auc", "untrained_anomaly_psnr_mean"]
+)
 
 
 def _pm(r, key, digits):
@@ -106,8 +138,13 @@ def corner_confound(data_dir, seed):
     result = {}
     for name, box in (("raw", None), ("neutralised", kvasir.SCOPE_GUIDE_BOX)):
         data = kvasir.load_kvasir(
-            data_dir, normal_classes=kvasir.NORMAL_CLASSES, anomaly_classes=kvasir.ANOMALY_CLASSES,
-            heldout_fraction=0.2, validation_fraction=0.15, seed=seed, mask_box=box,
+            data_dir,
+            normal_classes=kvasir.NORMAL_CLASSES,
+            anomaly_classes=kvasir.ANOMALY_CLASSES,
+            heldout_fraction=0.2,
+            validation_fraction=0.15,
+            seed=seed,
+            mask_box=box,
         )
         top, right = kvasir.SCOPE_GUIDE_BOX
 
@@ -156,16 +193,24 @@ def _rows(results):
             if r.get("anomaly_seen_psnr_mean") is not None
             else "-"
         )
-        rows.append([
-            setting, f"{r['train_wall_seconds'] / 60:.1f}", r["steps"], _f(r["epochs_trained"], 1),
-            _pm(r, "anomaly_psnr", 2), _pm(r, "anomaly_ssim", 3), seen,
-            _pm(r, "normal_psnr", 2), _pm(r, "normal_ssim", 3),
-            f"{r['anomaly_score']}: {_f(r['anomaly_roc_auc'])}",
-            f"{r.get('untrained_anomaly_score')}: {_f(r.get('untrained_anomaly_roc_auc'))}",
-            f"{_f(r['real_vs_reconstructed_accuracy'])} / {_f(r['real_vs_reconstructed_auc'])}",
-            f"{_f(r['heldout_normal_kl_loss'], 1)} / {_f(r['normal_reconstruction_diversity'], 2)}",
-            f"{reference[0]} / {reference[1]}" if reference else "-",
-        ])
+        rows.append(
+            [
+                setting,
+                f"{r['train_wall_seconds'] / 60:.1f}",
+                r["steps"],
+                _f(r["epochs_trained"], 1),
+                _pm(r, "anomaly_psnr", 2),
+                _pm(r, "anomaly_ssim", 3),
+                seen,
+                _pm(r, "normal_psnr", 2),
+                _pm(r, "normal_ssim", 3),
+                f"{r['anomaly_score']}: {_f(r['anomaly_roc_auc'])}",
+                f"{r.get('untrained_anomaly_score')}: {_f(r.get('untrained_anomaly_roc_auc'))}",
+                f"{_f(r['real_vs_reconstructed_accuracy'])} / {_f(r['real_vs_reconstructed_auc'])}",
+                f"{_f(r['heldout_normal_kl_loss'], 1)} / {_f(r['normal_reconstruction_diversity'], 2)}",
+                f"{reference[0]} / {reference[1]}" if reference else "-",
+            ]
+        )
     return rows
 
 
@@ -173,20 +218,27 @@ def _score_rows(results):
     rows = []
     for setting, r in results.items():
         for score in SCORES:
-            rows.append([
-                setting, score, _f(r.get(f"anomaly_validation_auc_{score}")),
-                _f(r.get(f"anomaly_test_auc_{score}")), _f(r.get(f"untrained_anomaly_test_auc_{score}")),
-                {score: "chosen", f"-{score}": "chosen, reversed (low = anomalous)"}.get(r["anomaly_score"], ""),
-            ])
+            rows.append(
+                [
+                    setting,
+                    score,
+                    _f(r.get(f"anomaly_validation_auc_{score}")),
+                    _f(r.get(f"anomaly_test_auc_{score}")),
+                    _f(r.get(f"untrained_anomaly_test_auc_{score}")),
+                    {score: "chosen", f"-{score}": "chosen, reversed (low = anomalous)"}.get(r["anomaly_score"], ""),
+                ]
+            )
     return rows
 
 
 def _speed_rows(results):
     return [
         [
-            setting, _f(r.get("bare_step_examples_per_second"), 1),
+            setting,
+            _f(r.get("bare_step_examples_per_second"), 1),
             ", ".join(_f(v, 1) for v in r.get("bare_step_examples_per_second_before_after") or []),
-            _f(r.get("train_examples_per_second"), 1), _f(r.get("loop_fraction_of_bare_step"), 2),
+            _f(r.get("train_examples_per_second"), 1),
+            _f(r.get("loop_fraction_of_bare_step"), 2),
         ]
         for setting, r in results.items()
     ]
@@ -216,8 +268,14 @@ def main(argv):
             if FLAGS.data_dir:
                 extra.append(f"--data_dir={FLAGS.data_dir}")
             if FLAGS.dry_run:
-                extra += ["--epochs=0", "--max_steps=4", "--eval_every=2", "--checkpoint_every=2",
-                          "--log_every=1", "--classifier_epochs=1"]
+                extra += [
+                    "--epochs=0",
+                    "--max_steps=4",
+                    "--eval_every=2",
+                    "--checkpoint_every=2",
+                    "--log_every=1",
+                    "--classifier_epochs=1",
+                ]
             elif FLAGS.epochs > 0:
                 extra.append(f"--epochs={FLAGS.epochs}")
             else:
@@ -260,14 +318,26 @@ def main(argv):
     confound = corner_confound(FLAGS.data_dir, FLAGS.seed) if FLAGS.dataset == "kvasir" else {}
 
     budget = (
-        "a few steps (dry run)" if FLAGS.dry_run
-        else f"{FLAGS.epochs:g} epochs" if FLAGS.epochs > 0
+        "a few steps (dry run)"
+        if FLAGS.dry_run
+        else f"{FLAGS.epochs:g} epochs"
+        if FLAGS.epochs > 0
         else f"{FLAGS.minutes:g} training minutes"
     )
     header = [
-        "setting", "train min", "steps", "epochs", "polyp PSNR (held-out)", "polyp SSIM (held-out)",
-        "polyp PSNR / SSIM (trained on)", "normal PSNR (held-out)", "normal SSIM (held-out)",
-        "anomaly score: test AUC", "untrained network: test AUC", "real-vs-recon acc / AUC", "KL / diversity",
+        "setting",
+        "train min",
+        "steps",
+        "epochs",
+        "polyp PSNR (held-out)",
+        "polyp SSIM (held-out)",
+        "polyp PSNR / SSIM (trained on)",
+        "normal PSNR (held-out)",
+        "normal SSIM (held-out)",
+        "anomaly score: test AUC",
+        "untrained network: test AUC",
+        "real-vs-recon acc / AUC",
+        "KL / diversity",
         "seeds (1000 GPU epochs)",
     ]
     markdown = (
@@ -300,8 +370,13 @@ def main(argv):
     harness.write_results(
         name,
         {
-            "dataset": FLAGS.dataset, "seed": FLAGS.seed, "minutes": FLAGS.minutes, "dry_run": FLAGS.dry_run,
-            "settings": results, "seeds_reference": SEEDS_REFERENCE, "scopeguide_confound": confound,
+            "dataset": FLAGS.dataset,
+            "seed": FLAGS.seed,
+            "minutes": FLAGS.minutes,
+            "dry_run": FLAGS.dry_run,
+            "settings": results,
+            "seeds_reference": SEEDS_REFERENCE,
+            "scopeguide_confound": confound,
             "psnr_vs_time": {
                 s: [[r["elapsed_seconds"], r["heldout/anomaly_psnr"]] for r in h if "heldout/anomaly_psnr" in r]
                 for s, h in histories.items()

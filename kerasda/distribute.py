@@ -135,10 +135,7 @@ def run_step(model, batch, strategy):
     if is_default(strategy):
         return model.train_step(batch)
     logs = strategy.run(model.train_step, args=(batch,))
-    return {
-        name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-        for name, value in logs.items()
-    }
+    return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in logs.items()}
 
 
 def replica_gradients(tape, loss, variables, optimizer):

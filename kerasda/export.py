@@ -70,8 +70,7 @@ def resolve_export_dir(name, export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
 
 
 def _describe(spec, value_range):
-    dims = ", ".join("N" if i == 0 and d is None else ("?" if d is None else str(d))
-                     for i, d in enumerate(spec.shape))
+    dims = ", ".join("N" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(spec.shape))
     text = f"{spec.dtype.name} [{dims}]"
     return text if value_range is None else f"{text} with values in [{value_range[0]:g}, {value_range[1]:g}]"
 
@@ -99,10 +98,12 @@ def _input_checks(value, spec, label, value_range=None, tolerance=1e-3):
         with tf.control_dependencies(checks):
             low, high = tf.reduce_min(value), tf.reduce_max(value)
             in_range = tf.logical_and(low >= value_range[0] - tolerance, high <= value_range[1] + tolerance)
-            checks.append(tf.debugging.Assert(
-                tf.logical_or(tf.equal(tf.size(value), 0), in_range),
-                [f"{label} must be {expected}; got values in", low, high],
-            ))
+            checks.append(
+                tf.debugging.Assert(
+                    tf.logical_or(tf.equal(tf.size(value), 0), in_range),
+                    [f"{label} must be {expected}; got values in", low, high],
+                )
+            )
     return checks
 
 
@@ -162,8 +163,7 @@ class _ServingModule(tf.Module):
         self.captured_variables = []
 
 
-def export_signatures(name, signatures, track=(), export_root=DEFAULT_EXPORT_ROOT, export_dir=None,
-                      input_ranges=None):
+def export_signatures(name, signatures, track=(), export_root=DEFAULT_EXPORT_ROOT, export_dir=None, input_ranges=None):
     """Write a SavedModel whose signatures are the given functions (the one writer).
 
     Args:
@@ -219,9 +219,7 @@ def _save_atomically(module, path, signatures):
 
 def export_classifier(classifier, name, image_shape=(32, 32, 3), export_root=DEFAULT_EXPORT_ROOT, export_dir=None):
     """Export `classifier` (images -> logits) with `classifier_endpoints`; returns the path."""
-    return export_signatures(
-        name, classifier_endpoints(classifier, image_shape), [classifier], export_root, export_dir
-    )
+    return export_signatures(name, classifier_endpoints(classifier, image_shape), [classifier], export_root, export_dir)
 
 
 def classifier_endpoints(classifier, image_shape=(32, 32, 3)):

@@ -9,9 +9,7 @@ import tensorflow as tf
 
 
 def _bce_with_logits(labels, logits):
-    return tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.cast(labels, logits.dtype), logits=logits
-    )
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, logits.dtype), logits=logits)
 
 
 def discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
@@ -26,9 +24,7 @@ def discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
     Returns:
         Mean loss over both batches (each batch weighted equally).
     """
-    real_loss = _bce_with_logits(
-        tf.ones_like(real_logits) * (1.0 - label_smoothing), real_logits
-    )
+    real_loss = _bce_with_logits(tf.ones_like(real_logits) * (1.0 - label_smoothing), real_logits)
     fake_loss = _bce_with_logits(tf.zeros_like(fake_logits), fake_logits)
     return 0.5 * (tf.reduce_mean(real_loss) + tf.reduce_mean(fake_loss))
 
@@ -110,9 +106,7 @@ def domain_classification_loss(source_logits, target_logits):
 def sparse_classification_loss(labels, logits):
     """Mean softmax cross-entropy for integer labels."""
     return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.cast(labels, tf.int32), logits=logits
-        )
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
     )
 
 
@@ -186,18 +180,13 @@ def gaussian_kl_divergence(mean, log_variance):
     Returns:
         [B] tensor, one value per example (callers choose how to reduce).
     """
-    return -0.5 * tf.reduce_sum(
-        1.0 + log_variance - tf.square(mean) - tf.exp(log_variance), axis=-1
-    )
+    return -0.5 * tf.reduce_sum(1.0 + log_variance - tf.square(mean) - tf.exp(log_variance), axis=-1)
 
 
 def binary_crossentropy_per_image(images, reconstructions, epsilon=1e-7):
     """Pixel-wise BCE for images in [0, 1], summed over each image -> [B]."""
     reconstructions = tf.clip_by_value(reconstructions, epsilon, 1.0 - epsilon)
-    bce = -(
-        images * tf.math.log(reconstructions)
-        + (1.0 - images) * tf.math.log(1.0 - reconstructions)
-    )
+    bce = -(images * tf.math.log(reconstructions) + (1.0 - images) * tf.math.log(1.0 - reconstructions))
     return tf.reduce_sum(bce, axis=tf.range(1, tf.rank(bce)))
 
 

@@ -186,8 +186,9 @@ class _StopRequests:
         if self.signum is not None:
             raise _Interrupted()
         self.signum = signum
-        logging.warning("%s received: stopping after the current step (press again to stop now).",
-                        signal.Signals(signum).name)
+        logging.warning(
+            "%s received: stopping after the current step (press again to stop now).", signal.Signals(signum).name
+        )
 
     def stop_if_requested(self):
         if self.signum is not None:
@@ -381,7 +382,10 @@ class _Checkpoints:
         # explicitly so a resumed run continues the noise stream instead of replaying it.
         seed_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
         self.checkpoint = tf.train.Checkpoint(
-            model=model, step=self.step, elapsed=self.elapsed, seed_states=seed_states,
+            model=model,
+            step=self.step,
+            elapsed=self.elapsed,
+            seed_states=seed_states,
             **(extra_objects or {}),
         )
         self.manager = tf.train.CheckpointManager(
@@ -498,9 +502,7 @@ class _TrainingLoop:
             self.stops.stop_if_requested()
         except (KeyboardInterrupt, _Interrupted):
             path = self.checkpoints.save(run.step, self.clock.elapsed())
-            logging.warning(
-                "Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", run.step, path
-            )
+            logging.warning("Interrupted at step %d; checkpoint saved to %s. Re-run to resume.", run.step, path)
             raise KeyboardInterrupt(f"interrupted at step {run.step}") from None
         finally:
             run._clock = None

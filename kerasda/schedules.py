@@ -103,9 +103,7 @@ class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, total_steps, alpha=10.0, beta=0.75):
         if not initial_learning_rate > 0:
-            raise ValueError(
-                f"initial_learning_rate must be > 0, got {initial_learning_rate!r}."
-            )
+            raise ValueError(f"initial_learning_rate must be > 0, got {initial_learning_rate!r}.")
         if not total_steps >= 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps!r}.")
         if not alpha >= 0 or not beta >= 0:
@@ -128,8 +126,7 @@ class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def build_optimizer(name="sgd", learning_rate=0.01, total_steps=None, momentum=0.9,
-                    anneal=True):
+def build_optimizer(name="sgd", learning_rate=0.01, total_steps=None, momentum=0.9, anneal=True):
     """The paper's optimizer (SGD, momentum 0.9, annealed rate) or Adam.
 
     Args:

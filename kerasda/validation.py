@@ -47,8 +47,9 @@ def images_to_uint8(x, name):
     if x.dtype == np.uint8:
         return x
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise DataError(f"{name}: images of dtype {x.dtype}; expected uint8 0..255, uint16, or floats in [0, 1] "
-                        "or [-1, 1].")
+        raise DataError(
+            f"{name}: images of dtype {x.dtype}; expected uint8 0..255, uint16, or floats in [0, 1] or [-1, 1]."
+        )
     if x.dtype == np.uint16:
         logging.info("%s: uint16 images read as 16-bit (0..65535 -> 0..255).", name)
         return np.round(x.astype(np.float32) / 257.0).astype(np.uint8)
@@ -77,8 +78,7 @@ def images_to_uint8(x, name):
             f"{name}: float images span {_range_text(x)}; expected [0, 1], [-1, 1] or [0, 255]. "
             "Rescale them (or save uint8) first."
         )
-    logging.info("%s: %s images span %s; read as %s and scaled to 0..255.", name, x.dtype,
-                 _range_text(x), text)
+    logging.info("%s: %s images span %s; read as %s and scaled to 0..255.", name, x.dtype, _range_text(x), text)
     # float32 is exact enough for 0..255 and halves the memory of float64 on large arrays
     return np.clip(np.round((x.astype(np.float32) + offset) * scale), 0, 255).astype(np.uint8)
 
@@ -93,16 +93,13 @@ def labels_to_int64(y, num_images, name):
         raise DataError(f"{name}: labels have shape {y.shape}; expected class ids of shape [N]{hint}.")
     if len(y) != num_images:
         raise DataError(
-            f"{name}: {num_images} images but {len(y)} labels; expected one label per image. "
-            "Save matching arrays."
+            f"{name}: {num_images} images but {len(y)} labels; expected one label per image. Save matching arrays."
         )
     if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         raise DataError(f"{name}: labels of dtype {y.dtype}; expected integer class ids 0..K-1.")
     if np.issubdtype(y.dtype, np.floating):
         if not np.isfinite(y).all() or not np.array_equal(y, np.round(y)):
-            raise DataError(
-                f"{name}: labels hold NaN, Inf or fractional values; expected integer class ids 0..K-1."
-            )
+            raise DataError(f"{name}: labels hold NaN, Inf or fractional values; expected integer class ids 0..K-1.")
     if len(y) and y.min() < 0:
         raise DataError(f"{name}: labels span {_range_text(y)}; expected class ids 0..K-1 (no negatives).")
     return y.astype(np.int64)
@@ -112,9 +109,7 @@ def check_num_classes(labels, name, minimum=2):
     """The number of classes (max label + 1) over `labels` arrays; at least `minimum`."""
     top = max((int(y.max()) for y in labels if len(y)), default=-1)
     if top + 1 < minimum:
-        raise DataError(
-            f"{name}: labels name {top + 1} class(es); expected at least {minimum} classes (0..K-1)."
-        )
+        raise DataError(f"{name}: labels name {top + 1} class(es); expected at least {minimum} classes (0..K-1).")
     return top + 1
 
 
@@ -136,9 +131,7 @@ def check_writable_dir(path, flag):
         raise FlagError(f"{flag}={path} is a file; expected a folder. Choose another path.")
     existing = _first_existing(path.absolute())
     if not existing.is_dir():
-        raise FlagError(
-            f"{flag}={path}: {existing} is a file, so the folder cannot be created. Choose another path."
-        )
+        raise FlagError(f"{flag}={path}: {existing} is a file, so the folder cannot be created. Choose another path.")
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".kerasda-write-test-")
         os.close(fd)
@@ -182,11 +175,16 @@ def check_model_path(path, flag, keras_file=True):
     if not path.exists():
         raise FlagError(f"{flag}={path} does not exist; expected {expected}.")
     if not (path / "saved_model.pb").is_file():
-        versions = sorted(
-            (p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v)
-        ) if path.is_dir() else []
-        hint = f"; it holds versions {', '.join(versions)}: pass {flag}={path / versions[-1]}" if versions else (
-            f"; expected {expected}")
+        versions = (
+            sorted((p.name for p in path.glob("*") if (p / "saved_model.pb").is_file()), key=lambda v: (len(v), v))
+            if path.is_dir()
+            else []
+        )
+        hint = (
+            f"; it holds versions {', '.join(versions)}: pass {flag}={path / versions[-1]}"
+            if versions
+            else (f"; expected {expected}")
+        )
         raise FlagError(f"{flag}={path} is not a SavedModel folder (no saved_model.pb){hint}.")
     return path
 

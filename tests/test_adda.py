@@ -21,11 +21,8 @@ SHAPE = (16, 16, 3)  # valid padding: 16 -> 12 -> 6 -> 2 -> 1, so 48 features
 
 def _adda(input_standardization="image", discriminator_units=32, seed=0):
     keras.utils.set_random_seed(seed)
-    source_encoder, source_classifier = build_source_networks(
-        SHAPE, 10, input_standardization, padding="valid"
-    )
-    model = ADDA(source_encoder, source_classifier,
-                 discriminator=build_discriminator(48, discriminator_units))
+    source_encoder, source_classifier = build_source_networks(SHAPE, 10, input_standardization, padding="valid")
+    model = ADDA(source_encoder, source_classifier, discriminator=build_discriminator(48, discriminator_units))
     model.compile()
     return model
 
@@ -59,8 +56,7 @@ def test_target_encoder_starts_as_an_exact_copy_with_its_own_variables():
     # So, before any step, the adapted classifier is the stage-1 model.
     (images, _), _ = _batch(n=5)
     stage_one = compose_classifier(model.source_encoder, model.source_classifier)
-    np.testing.assert_allclose(model.classifier(images).numpy(), stage_one(images).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(model.classifier(images).numpy(), stage_one(images).numpy(), rtol=1e-6)
 
 
 def test_copy_encoder_unties_the_weights():
@@ -73,13 +69,12 @@ def test_copy_encoder_unties_the_weights():
 
 def test_stage_two_never_moves_the_source_encoder_or_the_classifier():
     model = _adda()
-    frozen = {"source_encoder": _weights(model.source_encoder),
-              "source_classifier": _weights(model.source_classifier)}
-    trained = {"target_encoder": _weights(model.target_encoder),
-               "discriminator": _weights(model.discriminator)}
+    frozen = {"source_encoder": _weights(model.source_encoder), "source_classifier": _weights(model.source_classifier)}
+    trained = {"target_encoder": _weights(model.target_encoder), "discriminator": _weights(model.discriminator)}
     trainable = {id(v) for v in model.trainable_variables}
-    assert trainable == {id(v) for v in model.target_encoder.trainable_variables
-                         + model.discriminator.trainable_variables}
+    assert trainable == {
+        id(v) for v in model.target_encoder.trainable_variables + model.discriminator.trainable_variables
+    }
     step = tf.function(model.train_step)
     for k in range(4):
         step(_batch(k, target_offset=0.5))
@@ -87,8 +82,7 @@ def test_stage_two_never_moves_the_source_encoder_or_the_classifier():
         for a, b in zip(before, getattr(model, name).get_weights()):
             np.testing.assert_array_equal(a, b)
     for name, before in trained.items():  # the test is not vacuous: these did move
-        assert any(not np.array_equal(a, b)
-                   for a, b in zip(before, getattr(model, name).get_weights())), name
+        assert any(not np.array_equal(a, b) for a, b in zip(before, getattr(model, name).get_weights())), name
     assert int(model.optimizer.iterations.numpy()) == 4
     assert int(model.discriminator_optimizer.iterations.numpy()) == 4
 
@@ -104,8 +98,9 @@ def test_discriminator_and_encoder_losses_move_in_opposite_directions():
     data = _batch(1, n=16, target_offset=0.8)  # brighter target images: a clear domain gap
     step = tf.function(model.train_step, reduce_retracing=True)
 
-    model.compile(discriminator_optimizer=keras.optimizers.Adam(1e-3),
-                  target_encoder_optimizer=keras.optimizers.SGD(0.0))
+    model.compile(
+        discriminator_optimizer=keras.optimizers.Adam(1e-3), target_encoder_optimizer=keras.optimizers.SGD(0.0)
+    )
     d_start, e_start = _losses(model, data)
     encoder_before = _weights(model.target_encoder)
     for _ in range(15):
@@ -116,8 +111,9 @@ def test_discriminator_and_encoder_losses_move_in_opposite_directions():
     for a, b in zip(encoder_before, model.target_encoder.get_weights()):
         np.testing.assert_array_equal(a, b)
 
-    model.compile(discriminator_optimizer=keras.optimizers.SGD(0.0),
-                  target_encoder_optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(
+        discriminator_optimizer=keras.optimizers.SGD(0.0), target_encoder_optimizer=keras.optimizers.Adam(1e-3)
+    )
     step = tf.function(model.train_step, reduce_retracing=True)
     for _ in range(15):
         step(data)
@@ -182,8 +178,9 @@ def test_saved_adda_reloads_weights_and_both_optimizers(tmp_path):
     assert int(loaded.discriminator_optimizer.iterations.numpy()) == 3
     (images, _), _ = _batch(9)
     np.testing.assert_allclose(loaded(images).numpy(), model(images).numpy(), rtol=1e-5)
-    np.testing.assert_allclose(loaded.embed(images.numpy(), encoder="source"),
-                               model.embed(images.numpy(), encoder="source"), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.embed(images.numpy(), encoder="source"), model.embed(images.numpy(), encoder="source"), rtol=1e-5
+    )
 
 
 def test_discriminator_is_fc500_fc500_fc1():

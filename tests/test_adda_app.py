@@ -7,13 +7,19 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import make_digits
 
 TINY_FLAGS = [
-    "--source_steps=4", "--source_batch_size=16", "--batch_size=16", "--max_steps=4",
-    "--eval_every=2", "--log_every=2", "--checkpoint_every=2",
-    "--discriminator_units=16", "--tsne_examples=20", "--pad_examples=20",
+    "--source_steps=4",
+    "--source_batch_size=16",
+    "--batch_size=16",
+    "--max_steps=4",
+    "--eval_every=2",
+    "--log_every=2",
+    "--checkpoint_every=2",
+    "--discriminator_units=16",
+    "--tsne_examples=20",
+    "--pad_examples=20",
 ]
 
 
@@ -32,9 +38,16 @@ def _write_domain(path, rng, invert):
 
 def _command(tmp, source, target, *extra):
     return [
-        sys.executable, "-m", "apps.train_adda", "--flagfile=apps/configs/adda_digits.cfg",
-        f"--source={source}", f"--target={target}",
-        f"--output_dir={tmp / 'run'}", f"--export_root={tmp / 'exports'}", *TINY_FLAGS, *extra,
+        sys.executable,
+        "-m",
+        "apps.train_adda",
+        "--flagfile=apps/configs/adda_digits.cfg",
+        f"--source={source}",
+        f"--target={target}",
+        f"--output_dir={tmp / 'run'}",
+        f"--export_root={tmp / 'exports'}",
+        *TINY_FLAGS,
+        *extra,
     ]
 
 
@@ -61,14 +74,17 @@ def test_adda_app_writes_metrics_figures_and_both_stages(adda_run):
     for name in ("adda", "source_only"):
         assert -2.0 <= metrics[f"proxy_a_distance_{name}"] <= 2.0
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
-        "confusion_source.png", "confusion_target.png", "curves.png", "tsne.png"}
+        "confusion_source.png",
+        "confusion_target.png",
+        "curves.png",
+        "tsne.png",
+    }
     assert (out / "tensorboard" / "projector" / "projector_config.pbtxt").exists()
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     losses = [r for r in history if "encoder_loss" in r]
     assert [r["step"] for r in losses] == [2, 4]
     assert all(np.isfinite(r["discriminator_loss"]) for r in losses)
-    stage_one = [json.loads(line)
-                 for line in (out / "source_stage" / "history.jsonl").read_text().splitlines()]
+    stage_one = [json.loads(line) for line in (out / "source_stage" / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in stage_one if "accuracy" in r] == [2, 4]
 
 

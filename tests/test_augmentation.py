@@ -25,9 +25,7 @@ def test_out_of_range_jitter_is_rejected_with_its_value():
 
 
 def test_zero_jitter_is_the_identity():
-    augment = augmentation.build_augmentation(
-        "geometric", jitter=augmentation.GeometricJitter(0.0, 0.0, 0.0)
-    )
+    augment = augmentation.build_augmentation("geometric", jitter=augmentation.GeometricJitter(0.0, 0.0, 0.0))
     images = pipeline.to_model_range(_bar_images())
     np.testing.assert_allclose(augment(tf.constant(images), 3).numpy(), images, atol=1e-5)
 
@@ -68,8 +66,8 @@ def test_adaptation_dataset_jitters_source_and_target_differently():
     x, y = _bar_images(16), np.arange(16) % 10
     domain = Domain("bars", x, y, x[:4], y[:4])
     augment = augmentation.build_augmentation("geometric", seed=0)
-    (source_images, _), target_images = next(iter(
-        pipeline.adaptation_dataset(domain, domain.unlabeled(), 8, seed=0, augment=augment)
-    ))
+    (source_images, _), target_images = next(
+        iter(pipeline.adaptation_dataset(domain, domain.unlabeled(), 8, seed=0, augment=augment))
+    )
     assert source_images.shape == target_images.shape == (8, 28, 28, 3)
     assert not np.allclose(source_images.numpy(), target_images.numpy())

@@ -60,6 +60,7 @@ def export_28(tmp_path_factory):
 
 # ---- the rows -----------------------------------------------------------------------------
 
+
 def test_npz_float_images_in_0_1_are_scaled_to_0_255(tmp_path):
     x = np.linspace(0, 1, 10 * 4 * 4, dtype=np.float32).reshape(10, 4, 4)
     path = save_npz(tmp_path / "f.npz", x_train=x, y_train=np.arange(10) % 2, x_test=x[:2], y_test=[0, 1])
@@ -111,10 +112,13 @@ def test_nonempty_export_dir_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"batch_size": 0}, r"--batch_size=0: expected an integer >= 1"),
-    ({"max_steps": -3}, r"--max_steps=-3: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"batch_size": 0}, r"--batch_size=0: expected an integer >= 1"),
+        ({"max_steps": -3}, r"--max_steps=-3: expected an integer >= 1"),
+    ],
+)
 def test_bad_step_and_batch_flags_name_the_flag(values, message):
     with pytest.raises(FlagError, match=message):
         common.check_flags(values)
@@ -165,10 +169,19 @@ def test_zero_tsne_and_pad_examples_skip_the_embedding_comparison(monkeypatch):
 
 def test_evaluate_serves_32px_domain_images_to_a_28px_export(export_28, tmp_path, capsys):
     x = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    npz = save_npz(tmp_path / "d32.npz", x_train=x[:20], y_train=np.arange(20) % 10, x_test=x[20:],
-                   y_test=np.arange(20) % 10)
-    FLAGS(["evaluate", f"--model={export_28}", f"--domain=npz:{npz}", f"--output_dir={tmp_path / 'out'}",
-           "--batch_size=8", "--noverbose"])
+    npz = save_npz(
+        tmp_path / "d32.npz", x_train=x[:20], y_train=np.arange(20) % 10, x_test=x[20:], y_test=np.arange(20) % 10
+    )
+    FLAGS(
+        [
+            "evaluate",
+            f"--model={export_28}",
+            f"--domain=npz:{npz}",
+            f"--output_dir={tmp_path / 'out'}",
+            "--batch_size=8",
+            "--noverbose",
+        ]
+    )
     evaluate.main([])
     printed = capsys.readouterr().out
     assert "20 test images served at 28x28" in printed
@@ -181,11 +194,13 @@ def test_evaluate_serves_32px_domain_images_to_a_28px_export(export_28, tmp_path
 
 # ---- more bad inputs ----------------------------------------------------------------------------------
 
+
 def test_float_images_in_minus1_1_and_0_255_are_scaled_and_others_refused(tmp_path):
     x = np.array([-1.0, 0.0, 1.0], np.float32).reshape(1, 1, 3)
     np.testing.assert_array_equal(validation.images_to_uint8(x, "x").ravel(), [0, 128, 255])
-    np.testing.assert_array_equal(validation.images_to_uint8(x * 0 + [[[3.0, 200.0, 255.0]]], "x").ravel(),
-                                  [3, 200, 255])
+    np.testing.assert_array_equal(
+        validation.images_to_uint8(x * 0 + [[[3.0, 200.0, 255.0]]], "x").ravel(), [3, 200, 255]
+    )
     with pytest.raises(DataError, match=r"float images span \[-5, 300\]; expected \[0, 1\], \[-1, 1\] or \[0, 255\]"):
         validation.images_to_uint8(np.array([[[-5.0, 300.0]]]), "x")
 
@@ -202,12 +217,15 @@ def test_integer_images_outside_0_255_are_refused_and_uint16_is_scaled():
     np.testing.assert_array_equal(validation.images_to_uint8(sixteen, "x").ravel(), [0, 128, 255])
 
 
-@pytest.mark.parametrize("labels, message", [
-    (np.array([0, 1, -1, 2]), "no negatives"),
-    (np.array([0, 1.5, 1, 2]), "fractional"),
-    (np.eye(4, 3), r"one-hot\? store y\.argmax"),
-    (np.array(["a", "b", "c", "d"]), "dtype <U1"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0, 1, -1, 2]), "no negatives"),
+        (np.array([0, 1.5, 1, 2]), "fractional"),
+        (np.eye(4, 3), r"one-hot\? store y\.argmax"),
+        (np.array(["a", "b", "c", "d"]), "dtype <U1"),
+    ],
+)
 def test_bad_labels_are_refused(labels, message):
     with pytest.raises(DataError, match=message):
         validation.labels_to_int64(labels, 4, "y")
@@ -236,8 +254,9 @@ def test_class_seen_only_in_training_still_counts(tmp_path):
 
 def test_folder_grey_rgba_and_16bit_images_become_correct_rgb(tmp_path):
     write_png(tmp_path / "a" / "grey.png", np.full((5, 5), 100, np.uint8), "L")
-    write_png(tmp_path / "a" / "rgba.png", np.dstack([np.full((5, 5, 3), 30, np.uint8), np.zeros((5, 5), np.uint8)]),
-              "RGBA")
+    write_png(
+        tmp_path / "a" / "rgba.png", np.dstack([np.full((5, 5, 3), 30, np.uint8), np.zeros((5, 5), np.uint8)]), "RGBA"
+    )
     write_png(tmp_path / "b" / "sixteen.png", np.full((5, 5), 32896, np.uint16))
     x, y, classes = folders.read_class_folders(tmp_path, 5)
     assert classes == ("a", "b")
@@ -326,11 +345,14 @@ def test_truncated_mnist_file_is_named(tmp_path):
         mnist.read_idx(path)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("mnistt", r"--source=mnistt is not a known domain; expected one of mnist"),
-    ("npz:", r"--source=npz: names no path"),
-    ("", "--source is empty"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("mnistt", r"--source=mnistt is not a known domain; expected one of mnist"),
+        ("npz:", r"--source=npz: names no path"),
+        ("", "--source is empty"),
+    ],
+)
 def test_bad_domain_specs_are_refused(spec, message):
     with pytest.raises(UserError, match=message):
         registry.check_spec(spec, "--source")
@@ -341,34 +363,42 @@ def test_batch_size_larger_than_the_data_names_the_flag():
         pipeline.labeled_dataset(np.zeros((10, 4, 4, 3), np.uint8), np.zeros(10), 64)
 
 
-@pytest.mark.parametrize("values, flag", [
-    ({"learning_rate": float("nan")}, "--learning_rate=nan"),
-    ({"learning_rate": -0.1}, "--learning_rate=-0.1"),
-    ({"max_minutes": 0.0}, "--max_minutes=0.0"),
-    ({"momentum": 1.5}, "--momentum=1.5"),
-    ({"seed": -1}, "--seed=-1"),
-    ({"image_size": 4}, "--image_size=4"),
-    ({"log_every": 0}, "--log_every=0"),
-    ({"retries": 0}, "--retries=0: expected an integer >= 1"),
-    ({"num_images": 0}, "--num_images=0: expected an integer >= 1"),
-    ({"validation_fraction": 1.0}, r"--validation_fraction=1.0: expected a number in \[0, 1\)"),
-    ({"heldout_fraction": 0.5, "validation_fraction": 0.5},
-     r"--heldout_fraction=0.5 --validation_fraction=0.5: expected a sum < 1"),
-    ({"fine_tune_learning_rate": 0.0}, "--fine_tune_learning_rate=0.0: expected a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "values, flag",
+    [
+        ({"learning_rate": float("nan")}, "--learning_rate=nan"),
+        ({"learning_rate": -0.1}, "--learning_rate=-0.1"),
+        ({"max_minutes": 0.0}, "--max_minutes=0.0"),
+        ({"momentum": 1.5}, "--momentum=1.5"),
+        ({"seed": -1}, "--seed=-1"),
+        ({"image_size": 4}, "--image_size=4"),
+        ({"log_every": 0}, "--log_every=0"),
+        ({"retries": 0}, "--retries=0: expected an integer >= 1"),
+        ({"num_images": 0}, "--num_images=0: expected an integer >= 1"),
+        ({"validation_fraction": 1.0}, r"--validation_fraction=1.0: expected a number in \[0, 1\)"),
+        (
+            {"heldout_fraction": 0.5, "validation_fraction": 0.5},
+            r"--heldout_fraction=0.5 --validation_fraction=0.5: expected a sum < 1",
+        ),
+        ({"fine_tune_learning_rate": 0.0}, "--fine_tune_learning_rate=0.0: expected a finite number > 0"),
+    ],
+)
 def test_more_bad_flag_values_name_the_flag(values, flag):
     with pytest.raises(FlagError, match=flag):
         common.check_flags(values)
     common.check_flags({"max_minutes": None, "learning_rate": 1e-3, "seed": 0})  # defaults pass
 
 
-@pytest.mark.parametrize("images, message", [
-    (tf.zeros((2, 28, 28)), r"got shape.*2 28 28\]"),
-    (tf.zeros((2, 28, 28, 3, 1)), r"got shape.*2 28 28 3 1"),
-    (tf.fill((2, 28, 28, 3), 255.0), r"with values in \[-1, 1\]; got values in\] \[255\]"),
-    (tf.fill((1, 28, 28, 3), float("nan")), r"got values in\] \[nan\]"),
-    (tf.zeros((2, 28, 28, 3), tf.uint8), "expected to be a float tensor but is a uint8 tensor"),
-])
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (tf.zeros((2, 28, 28)), r"got shape.*2 28 28\]"),
+        (tf.zeros((2, 28, 28, 3, 1)), r"got shape.*2 28 28 3 1"),
+        (tf.fill((2, 28, 28, 3), 255.0), r"with values in \[-1, 1\]; got values in\] \[255\]"),
+        (tf.fill((1, 28, 28, 3), float("nan")), r"got values in\] \[nan\]"),
+        (tf.zeros((2, 28, 28, 3), tf.uint8), "expected to be a float tensor but is a uint8 tensor"),
+    ],
+)
 def test_serving_signature_rejects_wrong_rank_range_and_dtype(export_28, images, message):
     serving = tf.saved_model.load(str(export_28)).signatures["serving_default"]
     assert serving(images=tf.zeros((0, 28, 28, 3)))["classes"].shape == (0,)
@@ -382,7 +412,9 @@ def test_evaluate_refuses_what_is_not_a_classifier_export(export_28, tmp_path):
     generator = build_digits_classifier((4, 4, 3), 2)  # any tracked model; the signature is what matters
     noise_spec = [tf.TensorSpec([None, 3], tf.float32, name="noise")]
     path = export.export_signatures(
-        "g", {"serving_default": (lambda noise: {"images": noise * 2.0}, noise_spec)}, [generator],
+        "g",
+        {"serving_default": (lambda noise: {"images": noise * 2.0}, noise_spec)},
+        [generator],
         export_dir=tmp_path / "g",
     )
     with pytest.raises(DataError, match=r"takes \['noise'\] and returns \['images'\]; expected images -> classes"):
@@ -427,10 +459,12 @@ def test_verbose_is_read_from_the_command_line_before_tensorflow():
 
 # ---- what a user sees (subprocesses) ------------------------------------------------------------------
 
+
 def run_app_process(module, *args):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the app must quiet TF itself
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
 
 
 def test_app_user_error_is_one_quiet_line_after_tensorflow_started(export_28, tmp_path):
@@ -446,8 +480,9 @@ def test_verbose_shows_the_traceback_and_export_dir_fails_before_training(tmp_pa
     export_dir = tmp_path / "export"
     export_dir.mkdir()
     (export_dir / "old").write_text("x")
-    result = run_app_process("apps.train_source_only", f"--output_dir={tmp_path / 'run'}",
-                             f"--export_dir={export_dir}", "--verbose")
+    result = run_app_process(
+        "apps.train_source_only", f"--output_dir={tmp_path / 'run'}", f"--export_dir={export_dir}", "--verbose"
+    )
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "FlagError" in result.stderr
     assert "already holds 1 entry" in result.stderr
@@ -455,6 +490,7 @@ def test_verbose_shows_the_traceback_and_export_dir_fails_before_training(tmp_pa
 
 
 # ---- apps.prepare_data, apps.inspect, apps.transfer go through run_app too ------------------------------
+
 
 def test_list_flags_and_model_paths_are_checked_naming_the_flag(export_28, tmp_path):
     assert validation.parse_numbers(["0", "2.5"], "epsilons", float, minimum=0) == [0.0, 2.5]
@@ -485,21 +521,39 @@ def test_prepare_data_checks_that_data_dir_is_writable_not_that_it_exists(tmp_pa
 
 
 APP_RUNS = {  # name: (module, flags, expected error line (a regex))
-    "prepare_unknown": ("apps.prepare_data", ["--datasets=mnist,nope"],
-                        r"error: Unknown dataset\(s\) \['nope'\]; choose from mnist, .* or 'all'\."),
+    "prepare_unknown": (
+        "apps.prepare_data",
+        ["--datasets=mnist,nope"],
+        r"error: Unknown dataset\(s\) \['nope'\]; choose from mnist, .* or 'all'\.",
+    ),
     "prepare_retries": ("apps.prepare_data", ["--retries=0"], r"error: --retries=0: expected an integer >= 1\."),
-    "inspect_model": ("apps.inspect", ["--model={tmp}/nope"],
-                      r"error: --model=.*/nope does not exist; expected a SavedModel version folder \(with "
-                      r"saved_model\.pb\) or a \.keras file\."),
-    "inspect_epsilons": ("apps.inspect", ["--model={export}", "--epsilons=1,two"],
-                         r"error: --epsilons=1,two: expected comma-separated float values\."),
-    "inspect_damaged": ("apps.inspect", ["--model={tmp}/m.keras"],
-                        r"error: --model=.*/m\.keras cannot be loaded as a classifier \(ValueError: .*\); expected an "
-                        r"export of apps\.train_\*"),
-    "transfer_backbone": ("apps.transfer", ["--backbone=keras:NoSuchNet"],
-                          r"error: --backbone=keras:NoSuchNet: keras\.applications has no network 'NoSuchNet'"),
-    "transfer_weights": ("apps.transfer", ["--backbone={export}", "--weights=imagenet"],
-                         r"error: --weights=imagenet applies to keras: backbones"),
+    "inspect_model": (
+        "apps.inspect",
+        ["--model={tmp}/nope"],
+        r"error: --model=.*/nope does not exist; expected a SavedModel version folder \(with "
+        r"saved_model\.pb\) or a \.keras file\.",
+    ),
+    "inspect_epsilons": (
+        "apps.inspect",
+        ["--model={export}", "--epsilons=1,two"],
+        r"error: --epsilons=1,two: expected comma-separated float values\.",
+    ),
+    "inspect_damaged": (
+        "apps.inspect",
+        ["--model={tmp}/m.keras"],
+        r"error: --model=.*/m\.keras cannot be loaded as a classifier \(ValueError: .*\); expected an "
+        r"export of apps\.train_\*",
+    ),
+    "transfer_backbone": (
+        "apps.transfer",
+        ["--backbone=keras:NoSuchNet"],
+        r"error: --backbone=keras:NoSuchNet: keras\.applications has no network 'NoSuchNet'",
+    ),
+    "transfer_weights": (
+        "apps.transfer",
+        ["--backbone={export}", "--weights=imagenet"],
+        r"error: --weights=imagenet applies to keras: backbones",
+    ),
 }
 
 
@@ -512,8 +566,11 @@ def app_runs(export_28, tmp_path_factory):
 
     def run(module, args):
         args = [arg.format(tmp=tmp, export=export_28) for arg in args]
-        return run_app_process(module, *args, f"--output_dir={tmp / 'out'}" if module != "apps.prepare_data"
-                               else f"--data_dir={tmp / 'data'}")
+        return run_app_process(
+            module,
+            *args,
+            f"--output_dir={tmp / 'out'}" if module != "apps.prepare_data" else f"--data_dir={tmp / 'data'}",
+        )
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:  # each run spends most of its time importing TF
         futures = {name: pool.submit(run, module, args) for name, (module, args, _) in APP_RUNS.items()}

@@ -1,8 +1,8 @@
 """benchmarks.da_table end to end on two tiny npz domains: runs, caching, sharing and outputs."""
 
 import json
-import re
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -14,10 +14,16 @@ from benchmarks import da_table
 REPO_ROOT = pathlib.Path(__file__).parent.parent
 
 # Tiny schedules and no embedding extras, so each app run is a few seconds.
-EXTRA_FLAGS = ",".join([
-    "all=--batch_size=16", "all=--eval_every=100", "all=--checkpoint_every=100",
-    "dann=--source_only_steps=0", "dann=--tsne_examples=12", "dann=--pad_examples=12",
-])
+EXTRA_FLAGS = ",".join(
+    [
+        "all=--batch_size=16",
+        "all=--eval_every=100",
+        "all=--checkpoint_every=100",
+        "dann=--source_only_steps=0",
+        "dann=--tsne_examples=12",
+        "dann=--pad_examples=12",
+    ]
+)
 
 
 def write_domain(path, background, ink, seed):
@@ -30,7 +36,7 @@ def write_domain(path, background, ink, seed):
         x = np.empty((len(labels), 32, 32, 3), np.uint8)
         for i, label in enumerate(labels):
             image = np.asarray(background, np.float32) + rng.normal(0, 20, (32, 32, 3))
-            image[4:28, 3 + 2 * label: 6 + 2 * label] = ink
+            image[4:28, 3 + 2 * label : 6 + 2 * label] = ink
             x[i] = np.clip(image, 0, 255).astype(np.uint8)
         return x, labels
 
@@ -41,11 +47,20 @@ def write_domain(path, background, ink, seed):
 
 
 def table_command(tmp, pairs, methods, results_name, *extra):
-    return [sys.executable, "-m", "benchmarks.da_table",
-            f"--pairs={pairs}", f"--methods={methods}", "--seeds=0",
-            "--max_steps=3", f"--extra_flags={EXTRA_FLAGS}",
-            f"--work_dir={tmp / 'work'}", f"--results_dir={tmp / 'results'}",
-            f"--results_name={results_name}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.da_table",
+        f"--pairs={pairs}",
+        f"--methods={methods}",
+        "--seeds=0",
+        "--max_steps=3",
+        f"--extra_flags={EXTRA_FLAGS}",
+        f"--work_dir={tmp / 'work'}",
+        f"--results_dir={tmp / 'results'}",
+        f"--results_name={results_name}",
+        *extra,
+    ]
 
 
 def run_table(*command):
@@ -127,8 +142,7 @@ def test_png_is_written(table):
 
 
 def test_dry_run_prints_the_commands_and_marks_cached_runs_done(table):
-    out = run_table(*table_command(table["tmp"], table["both_ways"], "source_only,target_only",
-                                   "second", "--dry_run"))
+    out = run_table(*table_command(table["tmp"], table["both_ways"], "source_only,target_only", "second", "--dry_run"))
     lines = [line for line in out.splitlines() if "-m apps." in line]
     # 4 cells, 2 runs: each source-only run is one pair's lower bound and the other's upper bound.
     assert len(lines) == 2 and all(line.startswith("# done: ") for line in lines)
@@ -138,8 +152,9 @@ def test_dry_run_prints_the_commands_and_marks_cached_runs_done(table):
 
 
 def test_notrain_writes_the_table_from_finished_runs_and_leaves_the_rest_pending(table):
-    out = run_table(*table_command(table["tmp"], table["both_ways"], "source_only,dann,target_only",
-                                   "as_it_stands", "--notrain"))
+    out = run_table(
+        *table_command(table["tmp"], table["both_ways"], "source_only,dann,target_only", "as_it_stands", "--notrain")
+    )
     # Nothing was launched: no training progress, and still only the first call's 3 run records.
     assert "runs to train" not in out and "[1/" not in out
     assert len(list((table["tmp"] / "work" / "records").glob("*.json"))) == 3
@@ -152,11 +167,19 @@ def test_notrain_writes_the_table_from_finished_runs_and_leaves_the_rest_pending
 def test_a_failed_run_is_recorded_and_shown(tmp_path, monkeypatch):
     """A run exiting non-zero: the cell says failed, the record keeps the log tail, the table goes on."""
     # An app that fails at once (argparse rejects --flagfile), and no TensorFlow import for machine info.
-    monkeypatch.setitem(da_table.METHODS, "broken", da_table.Method(
-        "broken", "json.tool", "apps/configs/source_only_mnist_to_mnistm.cfg"))
+    monkeypatch.setitem(
+        da_table.METHODS,
+        "broken",
+        da_table.Method("broken", "json.tool", "apps/configs/source_only_mnist_to_mnistm.cfg"),
+    )
     monkeypatch.setattr(da_table.harness, "machine_info", lambda: {})
-    config = da_table.Config(pairs=[("mnist", "mnist_m"), ("mnist_m", "mnist")], methods=["broken"],
-                             seeds=[0], work_dir=tmp_path / "work", results_dir=tmp_path / "results")
+    config = da_table.Config(
+        pairs=[("mnist", "mnist_m"), ("mnist_m", "mnist")],
+        methods=["broken"],
+        seeds=[0],
+        work_dir=tmp_path / "work",
+        results_dir=tmp_path / "results",
+    )
     payload = da_table.run_table(config)
     assert [r["status"] for r in payload["runs"]] == ["failed", "failed"]
     assert payload["runs"][0]["accuracy"] is None
@@ -169,8 +192,10 @@ def test_a_failed_run_is_recorded_and_shown(tmp_path, monkeypatch):
 def test_pixelda_is_n_a_outside_mnist_to_mnist_m(tmp_path):
     config = da_table.Config(
         pairs=da_table.parse_pairs("mnist->mnist_m,mnist->uci_digits,svhn->mnist_m,mnist->mnist_m_synth"),
-        methods=["source_only", "pixelda"], seeds=[0, 1],
-        work_dir=tmp_path / "work", results_dir=tmp_path / "results",
+        methods=["source_only", "pixelda"],
+        seeds=[0, 1],
+        work_dir=tmp_path / "work",
+        results_dir=tmp_path / "results",
     )
     pixelda_pairs = {pair for method, pair, _ in da_table.cells(config) if method == "pixelda"}
     assert pixelda_pairs == {("mnist", "mnist_m"), ("mnist", "mnist_m_synth")}
@@ -187,7 +212,9 @@ def test_pixelda_is_n_a_outside_mnist_to_mnist_m(tmp_path):
 
 def test_pairs_and_overrides_parse():
     assert da_table.parse_pairs("npz:/x/a.npz->mnist, mnist->folder:/y") == [
-        ("npz:/x/a.npz", "mnist"), ("mnist", "folder:/y")]
+        ("npz:/x/a.npz", "mnist"),
+        ("mnist", "folder:/y"),
+    ]
     with pytest.raises(ValueError):
         da_table.parse_pairs("mnist")
     values = da_table.parse_method_values(["3", "dann=10"], ["source_only", "dann"], allow_bare=True)

@@ -41,12 +41,8 @@ def _domain(n=16, seed=0):
 
 def test_train_step_returns_every_tracker():
     logs = _dann().train_step(_batch())
-    assert set(logs) == {
-        "loss", "label_loss", "label_accuracy", "domain_loss", "domain_accuracy", "lambda"
-    }
-    assert float(logs["loss"]) == pytest.approx(
-        float(logs["label_loss"]) + float(logs["domain_loss"]), rel=1e-6
-    )
+    assert set(logs) == {"loss", "label_loss", "label_accuracy", "domain_loss", "domain_accuracy", "lambda"}
+    assert float(logs["loss"]) == pytest.approx(float(logs["label_loss"]) + float(logs["domain_loss"]), rel=1e-6)
     assert 0.0 <= float(logs["domain_accuracy"]) <= 1.0
 
 
@@ -57,9 +53,7 @@ def test_lambda_follows_the_paper_schedule_step_by_step():
     for k in range(4):
         step(_batch(k))
         # lambda for step k is set from optimizer.iterations == k before the update.
-        assert float(model.gradient_reversal.lambda_.numpy()) == pytest.approx(
-            float(schedule(k)), abs=1e-6
-        )
+        assert float(model.gradient_reversal.lambda_.numpy()) == pytest.approx(float(schedule(k)), abs=1e-6)
     assert int(model.optimizer.iterations.numpy()) == 4
 
 
@@ -121,8 +115,13 @@ def test_loss_is_identical_whatever_the_target_labels_are():
     """The step's signature has no slot for target labels; permuting them changes nothing."""
     rng = np.random.default_rng(0)
     labeled_target = _domain(seed=2)
-    permuted = Domain("p", labeled_target.x_train, rng.permutation(labeled_target.y_train),
-                      labeled_target.x_test, labeled_target.y_test)
+    permuted = Domain(
+        "p",
+        labeled_target.x_train,
+        rng.permutation(labeled_target.y_train),
+        labeled_target.x_test,
+        labeled_target.y_test,
+    )
     source = _domain(seed=1)
     losses = []
     for target in (labeled_target, permuted):
@@ -198,8 +197,13 @@ def test_external_schedule_is_left_to_the_callback():
     source, target = _domain(seed=1), _domain(seed=2).unlabeled()
     dataset = pipeline.adaptation_dataset(source, target, batch_size=4, seed=0)
     model = _dann(lambda_schedule="external")
-    model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0,
-              callbacks=[GradientReversalScheduler(lambda step: 0.1 * (step + 1))])
+    model.fit(
+        dataset,
+        steps_per_epoch=3,
+        epochs=1,
+        verbose=0,
+        callbacks=[GradientReversalScheduler(lambda step: 0.1 * (step + 1))],
+    )
     # The callback set lambda = 0.1 * (2 + 1) before the third step.
     assert float(model.gradient_reversal.lambda_.numpy()) == pytest.approx(0.3)
 
@@ -214,14 +218,16 @@ def test_domain_classifier_without_grl_is_rejected_when_reversal_is_asked():
         build_digits_dann(SHAPE, 10, lambda_schedule="linear")
 
 
-@pytest.mark.parametrize("image_size, padding, feature_dim", [
-    (28, "valid", 4 * 4 * 48),  # Ganin & Lempitsky's MNIST tower
-    (32, "valid", 5 * 5 * 48),
-    (32, "same", 8 * 8 * 48),  # PixelDA's tower
-])
+@pytest.mark.parametrize(
+    "image_size, padding, feature_dim",
+    [
+        (28, "valid", 4 * 4 * 48),  # Ganin & Lempitsky's MNIST tower
+        (32, "valid", 5 * 5 * 48),
+        (32, "same", 8 * 8 * 48),  # PixelDA's tower
+    ],
+)
 def test_tower_padding_sets_the_feature_size(image_size, padding, feature_dim):
-    model = build_digits_dann((image_size, image_size, 3), 10, padding=padding,
-                              input_standardization="image")
+    model = build_digits_dann((image_size, image_size, 3), 10, padding=padding, input_standardization="image")
     images = tf.zeros([2, image_size, image_size, 3])
     assert model.embed(images).shape == (2, feature_dim)
     assert model.classifier(images).shape == (2, 10)
@@ -235,8 +241,7 @@ def test_unknown_padding_is_rejected_with_its_value():
 def test_batch_norm_tower_normalises_source_and_target_together():
     """With batch_norm, one train step moves BN statistics towards the mixed source + target batch."""
     model = _dann(batch_norm=True, padding="same")
-    bn = [layer for layer in _all_layers(model.feature_extractor)
-          if isinstance(layer, keras.layers.BatchNormalization)]
+    bn = [layer for layer in _all_layers(model.feature_extractor) if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bn) == 2
     before = keras.ops.convert_to_numpy(bn[0].moving_mean).copy()
     (source, labels), target = _batch()
@@ -245,8 +250,7 @@ def test_batch_norm_tower_normalises_source_and_target_together():
     assert not np.allclose(before, after)
     # The plain tower has no batch normalisation at all.
     plain = _dann(padding="same")
-    assert not any(isinstance(layer, keras.layers.BatchNormalization)
-                   for layer in _all_layers(plain.feature_extractor))
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in _all_layers(plain.feature_extractor))
 
 
 def _all_layers(model):

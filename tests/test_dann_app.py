@@ -16,12 +16,25 @@ def dann_run(real_data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dann")
     out = tmp / "run"
     subprocess.run(
-        [sys.executable, "-m", "apps.train_dann",
-         "--flagfile=apps/configs/dann_mnist_to_mnistm.cfg",
-         f"--data_dir={real_data_dir}", f"--output_dir={out}", f"--export_root={tmp / 'exports'}",
-         "--max_steps=12", "--eval_every=6", "--log_every=3", "--checkpoint_every=6",
-         "--source_only_steps=5", "--tsne_examples=40", "--pad_examples=60"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "apps.train_dann",
+            "--flagfile=apps/configs/dann_mnist_to_mnistm.cfg",
+            f"--data_dir={real_data_dir}",
+            f"--output_dir={out}",
+            f"--export_root={tmp / 'exports'}",
+            "--max_steps=12",
+            "--eval_every=6",
+            "--log_every=3",
+            "--checkpoint_every=6",
+            "--source_only_steps=5",
+            "--tsne_examples=40",
+            "--pad_examples=60",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out, json.loads((out / "metrics.json").read_text())
 
@@ -44,7 +57,11 @@ def test_dann_app_writes_metrics_for_both_test_sets_and_the_embeddings(dann_run,
 def test_dann_app_writes_figures_events_projector_and_a_lambda_curve(dann_run):
     out, _ = dann_run
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
-        "confusion_source.png", "confusion_target.png", "curves.png", "tsne.png"}
+        "confusion_source.png",
+        "confusion_target.png",
+        "curves.png",
+        "tsne.png",
+    }
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "tensorboard" / "projector" / "projector_config.pbtxt").exists()
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
@@ -59,4 +76,3 @@ def test_dann_app_exports_a_loadable_serving_default(dann_run):
     outputs = loaded.signatures["serving_default"](images=tf.zeros([3, 28, 28, 3]))
     assert outputs["classes"].shape == (3,)
     np.testing.assert_allclose(outputs["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
-

@@ -11,7 +11,7 @@ from kerasda.networks.digits import build_feature_extractor
 
 def test_each_image_gets_zero_mean_and_unit_std():
     rng = np.random.default_rng(0)
-    images = (rng.normal(size=(3, 8, 8, 3)) * [[[[0.1, 0.5, 2.0]]]] + [[[[3.0, -1.0, 0.0]]]])
+    images = rng.normal(size=(3, 8, 8, 3)) * [[[[0.1, 0.5, 2.0]]]] + [[[[3.0, -1.0, 0.0]]]]
     out = PerImageStandardization()(images.astype("float32")).numpy()
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
     np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)

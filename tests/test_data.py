@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_idx
 
 from kerasda.data import (
     Domain,
@@ -17,8 +18,6 @@ from kerasda.data import (
 from kerasda.data import cache as data_cache
 from kerasda.data.folders import load_image_folder
 from kerasda.data.mnist import load_mnist_arrays
-
-from conftest import write_idx
 
 
 def test_mnist_from_idx_files_is_rgb_32px_uint8(tiny_data_dir, tmp_path):
@@ -103,7 +102,9 @@ def test_shared_80_20_split_keeps_source_and_target_index_paired(tiny_data_dir, 
     np.testing.assert_array_equal(source.y_train, target.y_train)
     np.testing.assert_array_equal(source.y_test, target.y_test)
     # the index permutation differs from the identity, so pairing is not an accident of order
-    assert not np.array_equal(source.y_train[:20], load_domain("mnist", data_dir=tiny_data_dir, cache_dir=cache).y_train[:20])
+    assert not np.array_equal(
+        source.y_train[:20], load_domain("mnist", data_dir=tiny_data_dir, cache_dir=cache).y_train[:20]
+    )
 
 
 def test_unlabeled_domain_refuses_training_labels_but_keeps_test_labels(tiny_data_dir, tmp_path):

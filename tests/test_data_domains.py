@@ -151,7 +151,10 @@ def test_mnist_m_synth_ignores_caches_of_the_old_recipe(tiny_data_dir, tmp_path)
     stale = np.zeros((1, 32, 32, 3), np.uint8)
     np.savez(
         cache_dir / f"mnist_m_seed0_32px.v{cache.CACHE_FORMAT}.npz",
-        x_train=stale, y_train=np.zeros(1), x_test=stale, y_test=np.zeros(1),
+        x_train=stale,
+        y_train=np.zeros(1),
+        x_test=stale,
+        y_test=np.zeros(1),
     )
     domain = load_domain("mnist_m_synth", data_dir=tiny_data_dir, cache_dir=cache_dir)
     assert len(domain.x_train) == 64
@@ -208,7 +211,12 @@ def test_svhn_maps_label_10_to_0_and_puts_images_first(tmp_path):
     np.testing.assert_array_equal(domain.x_train[:, 5, 5, 0], [1, 21, 41, 61])
     np.testing.assert_array_equal(domain.x_test[2, 0, 1], [200, 100, 50])
     np.testing.assert_array_equal(domain.x_test[2, 1, 0], [41, 41, 41])
-    assert load_domain("svhn", data_dir=tmp_path, image_size=16, cache_dir=tmp_path / "cache").x_train.shape == (4, 16, 16, 3)
+    assert load_domain("svhn", data_dir=tmp_path, image_size=16, cache_dir=tmp_path / "cache").x_train.shape == (
+        4,
+        16,
+        16,
+        3,
+    )
 
 
 def test_svhn_missing_files_and_bad_labels_are_clear_errors(tmp_path):

@@ -31,11 +31,11 @@ def _child():
     import keras
 
     from kerasda import distribute, precision
-    from kerasda.networks import gan as gan_networks
-    from kerasda.networks.digits import build_digits_classifier
+    from kerasda.models import PixelDA, PixelDAConfig
     from kerasda.models.builders import build_digits_dann
     from kerasda.models.dcgan import DCGAN
-    from kerasda.models import PixelDA, PixelDAConfig
+    from kerasda.networks import gan as gan_networks
+    from kerasda.networks.digits import build_digits_classifier
 
     local = threading.local()  # per replica thread: the noise of this replica's batch
 
@@ -87,8 +87,13 @@ def _child():
 
     def build_pixelda():
         config = PixelDAConfig(
-            image_shape=(8, 8, 3), noise_dim=3, generator_filters=4, generator_blocks=1,
-            discriminator_filters=4, discriminator_dropout_rate=0.0, discriminator_noise_stddev=0.0,
+            image_shape=(8, 8, 3),
+            noise_dim=3,
+            generator_filters=4,
+            generator_blocks=1,
+            discriminator_filters=4,
+            discriminator_dropout_rate=0.0,
+            discriminator_noise_stddev=0.0,
         )
         model = NoiseFromBatchPixelDA(config)
         model.compile(keras.optimizers.SGD(LEARNING_RATE), keras.optimizers.SGD(LEARNING_RATE))
@@ -102,8 +107,10 @@ def _child():
         "dcgan": (build_gan, (images((8, 8, 1)), rng.normal(size=(batch, 4)).astype("float32"))),
         "pixelda": (
             build_pixelda,
-            ((images((8, 8, 3)), rng.integers(0, 10, batch)),
-             (images((8, 8, 3)), rng.uniform(-1, 1, (batch, 3)).astype("float32"))),
+            (
+                (images((8, 8, 3)), rng.integers(0, 10, batch)),
+                (images((8, 8, 3)), rng.uniform(-1, 1, (batch, 3)).astype("float32")),
+            ),
         ),
     }
     mirrored = distribute.build_strategy("mirrored", ["/cpu:0", "/cpu:1"])
@@ -123,10 +130,7 @@ def _child():
         two = tf.function(lambda it: distribute.run_step(replicated, next(it), mirrored))(two_iter)
         run = {}
         for label, model, logs in (("one", single, one), ("two", replicated, two)):
-            gradients = [
-                ((b - a) / LEARNING_RATE).ravel().tolist()
-                for b, a in zip(before, model.get_weights())
-            ]
+            gradients = [((b - a) / LEARNING_RATE).ravel().tolist() for b, a in zip(before, model.get_weights())]
             run[label] = {"logs": {k: float(v) for k, v in logs.items()}, "gradients": gradients}
         run["synchronized_batch_norms"] = synchronized
         results[name] = run
@@ -142,13 +146,19 @@ def results():
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULTS ")]
     assert completed.returncode == 0 and lines, completed.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULTS "):])
+    return json.loads(lines[-1][len("RESULTS ") :])
 
 
-@pytest.mark.parametrize("method, tolerance", [
-    ("dann", 1e-4), ("source_only", 1e-4), ("dcgan", 1e-4), ("pixelda", 1e-4),
-    ("dann_float16", 2e-2),  # float16 sums in a different order on two replicas
-])
+@pytest.mark.parametrize(
+    "method, tolerance",
+    [
+        ("dann", 1e-4),
+        ("source_only", 1e-4),
+        ("dcgan", 1e-4),
+        ("pixelda", 1e-4),
+        ("dann_float16", 2e-2),  # float16 sums in a different order on two replicas
+    ],
+)
 def test_two_replicas_give_one_devices_losses_and_gradients(results, method, tolerance):
     run = results[method]
     assert run["one"]["logs"].keys() == run["two"]["logs"].keys()

@@ -19,10 +19,12 @@ STEPS = 4
 
 
 def _worker(index, ports, output_dir, export_root, weights_path):
-    os.environ["TF_CONFIG"] = json.dumps({
-        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-        "task": {"type": "worker", "index": index},
-    })
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
     from kerasda import distribute
 
     strategy = distribute.build_strategy("multi_worker")  # before any other TF op
@@ -38,24 +40,34 @@ def _worker(index, ports, output_dir, export_root, weights_path):
     xt = rng.uniform(-1, 1, (64, 28, 28, 3)).astype("float32")
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = (tf.data.Dataset.from_tensor_slices(((xs, ys), xt)).repeat()
-               .batch(8, drop_remainder=True).with_options(options))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(((xs, ys), xt)).repeat().batch(8, drop_remainder=True).with_options(options)
+    )
     with strategy.scope():
         keras.utils.set_random_seed(index)  # different initial draws: the strategy must sync them
         model = build_digits_dann((28, 28, 3), padding="valid", total_steps=STEPS)
         model.compile(optimizer=keras.optimizers.SGD(0.05))
-    run = runner.Run(runner.RunConfig("multi_worker", output_dir=str(output_dir), max_steps=STEPS,
-                                      log_every=1, checkpoint_every=2))
+    run = runner.Run(
+        runner.RunConfig("multi_worker", output_dir=str(output_dir), max_steps=STEPS, log_every=1, checkpoint_every=2)
+    )
     result = run.train(model, dataset, examples_per_step=16)
     export_path = export.export_classifier(
         model.classifier, "dann_classifier", (28, 28, 3), distribute.worker_dir(export_root), None
     )
     np.savez(weights_path, *model.get_weights())
-    print("RESULT " + json.dumps({
-        "chief": distribute.is_chief(), "output_dir": str(run.output_dir),
-        "export_path": str(export_path), "losses": [r["loss"] for r in result.history],
-        "lambda": float(model.gradient_reversal.lambda_.numpy()),
-    }), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "chief": distribute.is_chief(),
+                "output_dir": str(run.output_dir),
+                "export_path": str(export_path),
+                "losses": [r["loss"] for r in result.history],
+                "lambda": float(model.gradient_reversal.lambda_.numpy()),
+            }
+        ),
+        flush=True,
+    )
 
 
 def _free_ports(count):
@@ -75,9 +87,20 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(tmp_path)
     env.pop("TF_CONFIG", None)
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, str(i), *map(str, ports), str(output_dir), str(export_root),
-             str(tmp_path / f"weights{i}.npz")],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                str(i),
+                *map(str, ports),
+                str(output_dir),
+                str(export_root),
+                str(tmp_path / f"weights{i}.npz"),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]
@@ -86,7 +109,7 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(tmp_path)
         stdout, stderr = worker.communicate(timeout=300)
         lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
         assert worker.returncode == 0 and lines, stderr[-4000:]
-        results.append(json.loads(lines[-1][len("RESULT "):]))
+        results.append(json.loads(lines[-1][len("RESULT ") :]))
     chief, other = results
     assert chief["chief"] and not other["chief"]
 

@@ -27,8 +27,7 @@ def test_proxy_a_distance_is_near_zero_for_identical_domains():
 
 
 def test_proxy_a_distance_grows_with_the_domain_shift():
-    distances = [embeddings.proxy_a_distance(*_gaussians(shift))["proxy_a_distance"]
-                 for shift in (0.1, 0.5, 2.0)]
+    distances = [embeddings.proxy_a_distance(*_gaussians(shift))["proxy_a_distance"] for shift in (0.1, 0.5, 2.0)]
     assert distances == sorted(distances)
 
 
@@ -92,8 +91,13 @@ def test_compare_embeddings_scores_each_embedder_on_the_same_images(tmp_path):
         return np.random.default_rng(len(images)).normal(size=(len(images), 5))
 
     results, figure = embeddings.compare_embeddings(
-        {"colour": mean_colour, "noise": noise}, source, target,
-        tsne_examples=20, pad_examples=30, seed=1, class_names=["a", "b", "c"],
+        {"colour": mean_colour, "noise": noise},
+        source,
+        target,
+        tsne_examples=20,
+        pad_examples=30,
+        seed=1,
+        class_names=["a", "b", "c"],
         projector_dir=tmp_path / "projector",
     )
     assert results["colour"]["proxy_a_distance"] == pytest.approx(2.0)

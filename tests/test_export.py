@@ -24,7 +24,9 @@ def test_gan_exports_generate_and_serving_default_with_shape_checks(tmp_path):
     out = signatures["generate"](noise=tf.constant(noise), labels=tf.constant(labels))["images"].numpy()
     expected = model.generate(tf.constant(noise), tf.constant(labels, tf.int32)).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"generate.*noise.* must be float32 \[N, 4\]; got shape\] \[2 5\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"generate.*noise.* must be float32 \[N, 4\]; got shape\] \[2 5\]"
+    ):
         signatures["generate"](noise=tf.zeros((2, 5)), labels=tf.constant(labels))
 
 
@@ -52,8 +54,6 @@ def test_dann_endpoints_are_the_classifier_signatures_with_the_range_check(tmp_p
     _, signatures = _signatures(export.export_model(model, "dann_classifier", export_root=tmp_path))
     images = np.random.default_rng(0).uniform(-1, 1, (2, 28, 28, 3)).astype(np.float32)
     out = signatures["serving_default"](images=tf.constant(images))
-    np.testing.assert_allclose(
-        out["probabilities"].numpy(), tf.nn.softmax(model(images)).numpy(), atol=1e-5
-    )
+    np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(model(images)).numpy(), atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="with values in \\[-1, 1\\]"):
         signatures["serving_default"](images=tf.fill((1, 28, 28, 3), 255.0))

@@ -40,12 +40,14 @@ def _tiny_data():
 
 
 def _tiny_classifier():
-    model = keras.Sequential([
-        keras.Input(IMAGE_SHAPE),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -76,8 +78,13 @@ def _pause(wait=True):
 def train_tiny(output_dir, export_root=None, extra_callbacks=()):
     """The run every test interrupts: 12 steps, logs every 2, eval, figure and checkpoint every 4."""
     config = runner.RunConfig(
-        "faults", output_dir=str(output_dir), max_steps=MAX_STEPS, log_every=LOG_EVERY,
-        eval_every=EVAL_EVERY, checkpoint_every=CHECKPOINT_EVERY, seed=0,
+        "faults",
+        output_dir=str(output_dir),
+        max_steps=MAX_STEPS,
+        log_every=LOG_EVERY,
+        eval_every=EVAL_EVERY,
+        checkpoint_every=CHECKPOINT_EVERY,
+        seed=0,
     )
     run = runner.Run(config)
     model = _tiny_classifier()
@@ -133,7 +140,9 @@ def _run_child_until_paused(tmp_path, pause, sig=signal.SIGKILL, delay=0.0):
     child = subprocess.Popen(
         [sys.executable, __file__, str(output_dir), str(export_root)],
         env={**os.environ, PAUSE_ENV: pause, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     watchdog = threading.Timer(400, child.kill)  # a machine under load can take minutes
     watchdog.start()

@@ -19,17 +19,26 @@ TIMING_KEYS = {"wall_seconds", "train_examples_per_second", "export_path"}
 def _write_domains(folder):
     rng = np.random.default_rng(0)
     for name in ("source", "target"):
-        np.savez(folder / f"{name}.npz", x=rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8),
-                 y=np.arange(80) % 10)
+        np.savez(folder / f"{name}.npz", x=rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), y=np.arange(80) % 10)
 
 
 def _dann(folder, name, *extra):
     command = [
-        sys.executable, "-m", "apps.train_dann",
-        f"--source=npz:{folder / 'source.npz'}", f"--target=npz:{folder / 'target.npz'}",
-        "--max_steps=6", "--batch_size=8", "--log_every=3", "--eval_every=6", "--source_only_steps=0",
-        "--tsne_examples=0", "--pad_examples=0",  # no embedding comparison: not what is tested here
-        f"--output_dir={folder / name}", f"--export_root={folder / (name + '_exports')}", *extra,
+        sys.executable,
+        "-m",
+        "apps.train_dann",
+        f"--source=npz:{folder / 'source.npz'}",
+        f"--target=npz:{folder / 'target.npz'}",
+        "--max_steps=6",
+        "--batch_size=8",
+        "--log_every=3",
+        "--eval_every=6",
+        "--source_only_steps=0",
+        "--tsne_examples=0",
+        "--pad_examples=0",  # no embedding comparison: not what is tested here
+        f"--output_dir={folder / name}",
+        f"--export_root={folder / (name + '_exports')}",
+        *extra,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
@@ -79,8 +88,10 @@ def test_same_seed_twice_with_deterministic_gives_identical_metrics(app_runs):
         k: v for k, v in second.items() if k not in TIMING_KEYS
     }
     history = [
-        [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"}
-         for line in (folder / name / "history.jsonl").read_text().splitlines()]
+        [
+            {k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"}
+            for line in (folder / name / "history.jsonl").read_text().splitlines()
+        ]
         for name in ("deterministic_1", "deterministic_2")
     ]
     assert history[0] == history[1] and history[0][0]["step"] == 3

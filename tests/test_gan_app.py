@@ -21,11 +21,22 @@ def test_gan_app_writes_metrics_figures_events_and_a_loadable_generator(real_dat
     judge = tmp_path / "judge.weights.h5"
     build_digits_classifier().save_weights(str(judge))
     command = [
-        sys.executable, "-m", "apps.train_gan",
-        f"--flagfile=apps/configs/{model}_mnist.cfg", f"--model={model}",
-        f"--data_dir={real_data_dir}", f"--output_dir={out}", f"--export_root={exports}",
-        f"--judge_weights={judge}", "--ngf=8", "--ndf=8", "--batch_size=32",
-        "--max_steps=6", "--eval_every=3", "--log_every=2", "--num_eval_samples=200",
+        sys.executable,
+        "-m",
+        "apps.train_gan",
+        f"--flagfile=apps/configs/{model}_mnist.cfg",
+        f"--model={model}",
+        f"--data_dir={real_data_dir}",
+        f"--output_dir={out}",
+        f"--export_root={exports}",
+        f"--judge_weights={judge}",
+        "--ngf=8",
+        "--ndf=8",
+        "--batch_size=32",
+        "--max_steps=6",
+        "--eval_every=3",
+        "--log_every=2",
+        "--num_eval_samples=200",
         "--eval_samples=100",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -33,8 +44,16 @@ def test_gan_app_writes_metrics_figures_events_and_a_loadable_generator(real_dat
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 6 and metrics["model"] == model
-    for key in ("frechet_distance", "class_counts", "entropy", "max_min_ratio", "classes_present",
-                "seconds_per_epoch", "wall_seconds", "export_path"):
+    for key in (
+        "frechet_distance",
+        "class_counts",
+        "entropy",
+        "max_min_ratio",
+        "classes_present",
+        "seconds_per_epoch",
+        "wall_seconds",
+        "export_path",
+    ):
         assert key in metrics
     assert sum(metrics["class_counts"]) == 200 and metrics["frechet_distance"] > 0
     assert ("label_accuracy" in metrics) == (model != "dcgan")

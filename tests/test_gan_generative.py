@@ -74,7 +74,9 @@ def test_penultimate_feature_model_shares_the_classifier_layers_and_outputs_fc2(
     logits_layer = classifier.get_layer("label_predictor").get_layer("logits")
     np.testing.assert_allclose(
         features @ np.asarray(logits_layer.kernel) + np.asarray(logits_layer.bias),
-        np.asarray(classifier(images)), rtol=1e-4, atol=1e-5,
+        np.asarray(classifier(images)),
+        rtol=1e-4,
+        atol=1e-5,
     )
     assert fc2_weights is features_model.get_layer("fc2").kernel
 
@@ -128,10 +130,7 @@ def test_frechet_distance_agrees_with_scipy_sqrtm_for_full_covariances():
     a, b = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
     cov_a, cov_b = a @ a.T + 0.1 * np.eye(4), b @ b.T + 0.1 * np.eye(4)
     mean_a, mean_b = rng.standard_normal(4), rng.standard_normal(4)
-    expected = (
-        np.sum((mean_a - mean_b) ** 2)
-        + np.trace(cov_a + cov_b - 2 * np.real(scipy.linalg.sqrtm(cov_a @ cov_b)))
-    )
+    expected = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a + cov_b - 2 * np.real(scipy.linalg.sqrtm(cov_a @ cov_b)))
     value = frechet.frechet_distance_from_moments(mean_a, cov_a, mean_b, cov_b)
     assert value == pytest.approx(expected, rel=1e-8)
 
@@ -149,16 +148,23 @@ def test_sample_quality_callback_logs_the_judge_scores_at_the_evaluated_step(tmp
 
     class _Judge:
         def score(self, images, labels):
-            return {"frechet_distance": float(images.mean()) + 2.0, "normalized_entropy": 0.5,
-                    "max_min_ratio": None, "label_accuracy": float(np.mean(labels == 0))}
+            return {
+                "frechet_distance": float(images.mean()) + 2.0,
+                "normalized_entropy": 0.5,
+                "max_min_ratio": None,
+                "label_accuracy": float(np.mean(labels == 0)),
+            }
 
     run = runner.Run(runner.RunConfig("t", output_dir=str(tmp_path)))
     callback = SampleQualityEvaluation(
-        run, _Judge(), lambda noise, labels: np.zeros((len(noise), 2, 2, 1), np.float32),
-        latent_dim=3, num_classes=4, num_samples=8,
+        run,
+        _Judge(),
+        lambda noise, labels: np.zeros((len(noise), 2, 2, 1), np.float32),
+        latent_dim=3,
+        num_classes=4,
+        num_samples=8,
     )
     callback.on_evaluate(7)
-    expected = {"step": 7, "eval/frechet_distance": 2.0, "eval/normalized_entropy": 0.5,
-                "eval/label_accuracy": 0.25}
+    expected = {"step": 7, "eval/frechet_distance": 2.0, "eval/normalized_entropy": 0.5, "eval/label_accuracy": 0.25}
     assert callback.history == [expected]
     assert run.read_history() == [expected]

@@ -31,9 +31,7 @@ def sigmoid(x):
 
 def make_model(kind, seed=0, condition_discriminator=True, init="normal_002"):
     conditional = kind != "dcgan"
-    generator = gan_networks.build_generator(
-        LATENT, ngf=4, num_classes=CLASSES if conditional else None, init=init
-    )
+    generator = gan_networks.build_generator(LATENT, ngf=4, num_classes=CLASSES if conditional else None, init=init)
     if kind == "dcgan":
         return DCGAN(generator, gan_networks.build_discriminator(ndf=4, init=init), seed=seed)
     if kind == "cgan":
@@ -42,9 +40,7 @@ def make_model(kind, seed=0, condition_discriminator=True, init="normal_002"):
             if condition_discriminator
             else gan_networks.build_discriminator(ndf=4, init=init)
         )
-        return CGAN(
-            generator, discriminator, CLASSES, condition_discriminator=condition_discriminator, seed=seed
-        )
+        return CGAN(generator, discriminator, CLASSES, condition_discriminator=condition_discriminator, seed=seed)
     discriminator = gan_networks.build_auxiliary_classifier_discriminator(CLASSES, ndf=4, init=init)
     return ACGAN(generator, discriminator, CLASSES, seed=seed)
 
@@ -111,9 +107,12 @@ def test_acgan_discriminator_loss_is_minus_half_of_ls_plus_lc():
     real_logits, fake_logits = [[1.0]], [[-0.5]]
     real_class, fake_class = [[2.0, 0.0, -1.0]], [[0.5, 0.5, 1.0]]
     loss = acgan_discriminator_loss(
-        tf.constant(real_logits), tf.constant(fake_logits),
-        tf.constant(real_class), tf.constant(fake_class),
-        tf.constant([0]), tf.constant([2]),
+        tf.constant(real_logits),
+        tf.constant(fake_logits),
+        tf.constant(real_class),
+        tf.constant(fake_class),
+        tf.constant([0]),
+        tf.constant([2]),
     )
     log_p_real = -softplus(-1.0)  # log P(S=real | X_real)
     log_p_fake = -softplus(-0.5)  # log P(S=fake | X_fake) = log(1 - sigmoid(-0.5))
@@ -125,7 +124,9 @@ def test_acgan_discriminator_loss_is_minus_half_of_ls_plus_lc():
 def test_acgan_minimax_generator_loss_is_ls_minus_lc_of_the_fake_batch():
     fake_logits, fake_class = [[0.3]], [[0.0, 1.0, 2.0]]
     loss = acgan_generator_loss(
-        tf.constant(fake_logits), tf.constant(fake_class), tf.constant([1]),
+        tf.constant(fake_logits),
+        tf.constant(fake_class),
+        tf.constant([1]),
         adversarial_loss=losses.generator_loss_minimax,
     )
     l_s_fake = math.log(1 - sigmoid(0.3))
@@ -178,7 +179,9 @@ def test_cgan_rejects_a_discriminator_that_does_not_match_condition_flag():
         CGAN(generator, gan_networks.build_discriminator(ndf=4), CLASSES, condition_discriminator=True)
     with pytest.raises(ValueError, match="1 input"):
         CGAN(
-            generator, gan_networks.build_conditional_discriminator(CLASSES, ndf=4), CLASSES,
+            generator,
+            gan_networks.build_conditional_discriminator(CLASSES, ndf=4),
+            CLASSES,
             condition_discriminator=False,
         )
 

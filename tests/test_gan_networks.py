@@ -39,9 +39,7 @@ def test_discriminator_downsamples_to_4x4_with_bn_on_all_but_first_layer():
 
 
 def test_label_conditioning_changes_generator_output():
-    generator = gan_networks.build_generator(
-        latent_dim=LATENT, ngf=4, num_classes=10, init="keras_default"
-    )
+    generator = gan_networks.build_generator(latent_dim=LATENT, ngf=4, num_classes=10, init="keras_default")
     noise = np.repeat(_noise(1), 2, axis=0)
     images = np.asarray(generator([noise, np.array([3, 7])], training=False))
     assert np.abs(images[0] - images[1]).max() > 1e-3
@@ -53,9 +51,7 @@ def test_label_conditioning_changes_discriminator_output():
     # Keras' default init: with N(0, 0.02) the logits are ~1e-4 and their
     # label-driven difference can fall below float32 noise for some draws.
     keras.utils.set_random_seed(0)
-    discriminator = gan_networks.build_conditional_discriminator(
-        num_classes=10, ndf=4, init="keras_default"
-    )
+    discriminator = gan_networks.build_conditional_discriminator(num_classes=10, ndf=4, init="keras_default")
     images = np.repeat(np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 1)), 2, axis=0)
     images = images.astype(np.float32)
     logits = np.asarray(discriminator([images, np.array([0, 9])], training=False))

@@ -75,8 +75,7 @@ def test_only_layers_before_the_reversal_get_reversed_gradients():
     def gradients(model):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model(x)))
-        return dict(zip([v.path for v in model.trainable_variables],
-                        tape.gradient(loss, model.trainable_variables)))
+        return dict(zip([v.path for v in model.trainable_variables], tape.gradient(loss, model.trainable_variables)))
 
     g_plain, g_reversed = gradients(plain), gradients(reversed_model)
     for path, value in g_plain.items():
@@ -132,6 +131,4 @@ def test_find_gradient_reversal_layers_searches_nested_models():
     inner = keras.Model(inner_in, GradientReversal(name="inner_grl")(inner_in))
     outer_in = keras.Input((2,))
     outer = keras.Model(outer_in, inner(GradientReversal(name="outer_grl")(outer_in)))
-    assert sorted(layer.name for layer in find_gradient_reversal_layers(outer)) == [
-        "inner_grl", "outer_grl"
-    ]
+    assert sorted(layer.name for layer in find_gradient_reversal_layers(outer)) == ["inner_grl", "outer_grl"]

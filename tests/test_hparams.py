@@ -25,9 +25,7 @@ def _read(logdir):
         if tag == hparams_metadata.SESSION_START_INFO_TAG:
             content = accumulator.SummaryMetadata(tag).plugin_data.content
             info = hparams_metadata.parse_session_start_info_plugin_data(content)
-            session = {
-                name: getattr(value, value.WhichOneof("kind")) for name, value in info.hparams.items()
-            }
+            session = {name: getattr(value, value.WhichOneof("kind")) for name, value in info.hparams.items()}
         elif accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":  # not images
             scalars[tag] = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
     return scalars, session
@@ -40,7 +38,9 @@ class _TwoOptimizers(keras.Model):
         super().__init__()
         self.dense = keras.layers.Dense(1)
         self.d_optimizer = keras.optimizers.Adam(2e-4)
-        self.g_optimizer = keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5, staircase=True))
+        self.g_optimizer = keras.optimizers.SGD(
+            keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5, staircase=True)
+        )
 
     def call(self, x):
         return self.dense(x)
@@ -61,11 +61,24 @@ def test_learning_rates_reads_each_optimizer_once_at_its_current_step():
 
 def test_hparam_and_metric_values_keep_what_the_plugin_accepts():
     values = hparams.hparam_values(
-        {"lr": np.float32(0.5), "steps": np.int64(3), "xla": False, "source": "mnist",
-         "datasets": ["mnist", "bsds500"], "max_minutes": None, "path": tf.constant(1).dtype}
+        {
+            "lr": np.float32(0.5),
+            "steps": np.int64(3),
+            "xla": False,
+            "source": "mnist",
+            "datasets": ["mnist", "bsds500"],
+            "max_minutes": None,
+            "path": tf.constant(1).dtype,
+        }
     )
-    assert values == {"lr": 0.5, "steps": 3, "xla": False, "source": "mnist", "datasets": "mnist,bsds500",
-                      "path": "<dtype: 'int32'>"}
+    assert values == {
+        "lr": 0.5,
+        "steps": 3,
+        "xla": False,
+        "source": "mnist",
+        "datasets": "mnist,bsds500",
+        "path": "<dtype: 'int32'>",
+    }
     assert type(values["steps"]) is int and type(values["lr"]) is float
     finals = hparams.final_metric_values(
         {"accuracy": np.float64(0.75), "steps": 10, "nan": math.nan, "flag": True, "details": {"a": 1}, "name": "x"}
@@ -79,11 +92,15 @@ def test_runner_logs_the_scheduled_learning_rate_and_hparams_session(tmp_path):
     schedule = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=6)
     model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
     data = tf.data.Dataset.from_tensors((tf.ones([4, 3]), tf.ones([4, 1]))).repeat()
-    run = runner.Run(runner.RunConfig("hp", output_dir=str(tmp_path / "run"), max_steps=6, log_every=2,
-                                      eval_every=6, checkpoint_every=6))
+    run = runner.Run(
+        runner.RunConfig(
+            "hp", output_dir=str(tmp_path / "run"), max_steps=6, log_every=2, eval_every=6, checkpoint_every=6
+        )
+    )
     run.train(model, data)
     written, finals = hparams.log_hparams(
-        run.writer, {"learning_rate": 0.01, "optimizer": "sgd", "max_minutes": None},
+        run.writer,
+        {"learning_rate": 0.01, "optimizer": "sgd", "max_minutes": None},
         {"target_test_accuracy": 0.625, "steps": 6, "confusion": [[1]]},
     )
     scalars, session = _read(run.tensorboard_dir)
@@ -122,10 +139,23 @@ def test_apps_summarise_writes_the_flags_session_and_final_metrics(tmp_path):
 def test_an_app_run_carries_its_flags_into_the_hparams_tab(tiny_data_dir, tmp_path):
     out = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "apps.train_source_only", "--flagfile=apps/configs/source_only_mnist_to_mnistm.cfg",
-         f"--data_dir={tiny_data_dir}", f"--output_dir={out}", f"--export_root={tmp_path / 'exports'}",
-         "--max_steps=4", "--log_every=2", "--eval_every=4", "--checkpoint_every=4", "--batch_size=16"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "apps.train_source_only",
+            "--flagfile=apps/configs/source_only_mnist_to_mnistm.cfg",
+            f"--data_dir={tiny_data_dir}",
+            f"--output_dir={out}",
+            f"--export_root={tmp_path / 'exports'}",
+            "--max_steps=4",
+            "--log_every=2",
+            "--eval_every=4",
+            "--checkpoint_every=4",
+            "--batch_size=16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     scalars, session = _read(out / "tensorboard")

@@ -45,5 +45,6 @@ def test_predict_logits_scales_uint8_batches_like_to_model_range():
     expected = model(pipeline.to_model_range(x, (0.0, 1.0))).numpy()
     logits = metrics.predict_logits(model, x, batch_size=4, value_range=(0.0, 1.0))
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(metrics.predict_classes(lambda images: model(images), x, 4, (0.0, 1.0)),
-                                  expected.argmax(-1))
+    np.testing.assert_array_equal(
+        metrics.predict_classes(lambda images: model(images), x, 4, (0.0, 1.0)), expected.argmax(-1)
+    )

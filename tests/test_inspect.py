@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from kerasda import export
 from kerasda.inspect import (
+    VisualisationConfig,
     class_visualisation,
     digits_tower_from_export,
     fgsm,
@@ -17,7 +18,6 @@ from kerasda.inspect import (
     robustness_curve,
     saliency_maps,
     targeted_attack,
-    VisualisationConfig,
 )
 from kerasda.inspect.figures import adversarial_figure, class_visualisation_figure, robustness_figure, saliency_figure
 from kerasda.networks import digits as classifiers
@@ -166,9 +166,7 @@ def test_digits_export_is_rebuilt_as_a_keras_tower_with_the_same_outputs(tmp_pat
     assert loaded.score_kind == "logits" and loaded.name == "tiny" and loaded.image_shape == (SIZE, SIZE, 3)
     signature = from_saved_model(str(path))
     assert signature.score_kind == "log_probabilities"
-    np.testing.assert_allclose(
-        signature.scores(tf.constant(x)).numpy(), tf.nn.log_softmax(model(x)).numpy(), atol=1e-4
-    )
+    np.testing.assert_allclose(signature.scores(tf.constant(x)).numpy(), tf.nn.log_softmax(model(x)).numpy(), atol=1e-4)
     # Gradients flow through the serving signature too.
     maps = saliency_maps(signature, x, np.zeros(6, np.int64))
     assert maps.shape == (6, SIZE, SIZE) and maps.max() > 0

@@ -42,9 +42,17 @@ def test_inspect_app_writes_figures_metrics_and_tensorboard(tiny_export_and_doma
     tmp, model_path, domain = tiny_export_and_domain
     out = tmp / "inspect_run"
     stdout = run_app(
-        "apps.inspect", f"--model={model_path}", f"--domain={domain}", f"--output_dir={out}",
-        "--num_images=12", "--num_figure_images=3", "--smoothgrad_samples=2", "--attack_max_steps=5",
-        "--epsilons=0,8", "--fgsm_steps=1,2", "--vis_iterations=4",
+        "apps.inspect",
+        f"--model={model_path}",
+        f"--domain={domain}",
+        f"--output_dir={out}",
+        "--num_images=12",
+        "--num_figure_images=3",
+        "--smoothgrad_samples=2",
+        "--attack_max_steps=5",
+        "--epsilons=0,8",
+        "--fgsm_steps=1,2",
+        "--vis_iterations=4",
     )
     assert "clean accuracy" in stdout
     for name in ("saliency", "adversarial", "class_visualisation", "robustness"):
@@ -65,8 +73,15 @@ def test_transfer_app_reports_svm_and_heads(tiny_export_and_domain):
     tmp, model_path, domain = tiny_export_and_domain
     out = tmp / "transfer_run"
     stdout = run_app(
-        "apps.transfer", f"--backbone={model_path}", f"--domain={domain}", f"--output_dir={out}",
-        "--num_train=60", "--num_test=20", "--svm_cs=0.1,1", "--head_epochs=1", "--layer=flatten",
+        "apps.transfer",
+        f"--backbone={model_path}",
+        f"--domain={domain}",
+        f"--output_dir={out}",
+        "--num_train=60",
+        "--num_test=20",
+        "--svm_cs=0.1,1",
+        "--head_epochs=1",
+        "--layer=flatten",
         "--modes=svm,frozen",  # fine-tuning is covered by tests/test_transfer.py
     )
     assert "chosen on validation" in stdout

@@ -30,14 +30,17 @@ IMAGE_SHAPE = (8, 8, 3)
 
 
 def _tiny_classifier():
-    model = keras.Sequential([
-        keras.Input(IMAGE_SHAPE),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     return model
 
 
@@ -68,8 +71,9 @@ class _SignalAtStep(keras.callbacks.Callback):
 def _train_main(output_dir, sig=None, at_step=None, max_steps=20, at="begin"):
     def main(argv):
         del argv
-        run = runner.Run(runner.RunConfig("tiny", output_dir=str(output_dir), max_steps=max_steps, log_every=1,
-                                          checkpoint_every=100))
+        run = runner.Run(
+            runner.RunConfig("tiny", output_dir=str(output_dir), max_steps=max_steps, log_every=1, checkpoint_every=100)
+        )
         rng = np.random.default_rng(0)
         x, y = rng.integers(0, 256, (16, *IMAGE_SHAPE), dtype=np.uint8), np.arange(16) % 3
         callbacks = [_SignalAtStep(sig, at_step, at)] if sig is not None else []
@@ -97,15 +101,17 @@ def _history_steps(output_dir):
 
 
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_training_saves_prints_one_line_and_exits_128_plus_signal(sig, status, tmp_path, monkeypatch,
-                                                                                 capsys):
+def test_signal_during_training_saves_prints_one_line_and_exits_128_plus_signal(
+    sig, status, tmp_path, monkeypatch, capsys
+):
     output_dir = tmp_path / "run"
     code, err = _run_app(_train_main(output_dir, sig, at_step=3), monkeypatch, capsys)
     assert code == status
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"Interrupted at step 3; the checkpoint is saved in {output_dir / 'checkpoints'}: "
-                           "rerun the same command"), err
+    assert last.startswith(
+        f"Interrupted at step 3; the checkpoint is saved in {output_dir / 'checkpoints'}: rerun the same command"
+    ), err
     assert last.endswith(" to resume.")
     assert _saved_step(output_dir) == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # run_app put the old handler back
@@ -214,11 +220,11 @@ def test_user_error_after_set_up_removes_only_a_new_empty_run_folder(tmp_path, m
 
 # ---- real app processes ---------------------------------------------------------------------------------
 
+
 def _write_domains(folder):
     rng = np.random.default_rng(0)
     for name in ("source", "target"):
-        np.savez(folder / f"{name}.npz", x=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
-                 y=np.arange(64) % 10)
+        np.savez(folder / f"{name}.npz", x=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), y=np.arange(64) % 10)
     bad = rng.integers(0, 256, (64, 32, 32, 3)).astype(np.float32)
     bad[0, 0, 0, 0] = np.nan
     np.savez(folder / "nan.npz", x=bad, y=np.arange(64) % 10)
@@ -226,10 +232,20 @@ def _write_domains(folder):
 
 def _dann_command(folder, output_dir=None, target="target.npz"):
     command = [
-        sys.executable, "-m", "apps.train_dann",
-        f"--source=npz:{folder / 'source.npz'}", f"--target=npz:{folder / target}",
-        "--max_steps=100000", "--max_minutes=6", "--batch_size=8", "--log_every=1", "--eval_every=100000",
-        "--checkpoint_every=100000", "--source_only_steps=0", "--tsne_examples=0", "--pad_examples=0",
+        sys.executable,
+        "-m",
+        "apps.train_dann",
+        f"--source=npz:{folder / 'source.npz'}",
+        f"--target=npz:{folder / target}",
+        "--max_steps=100000",
+        "--max_minutes=6",
+        "--batch_size=8",
+        "--log_every=1",
+        "--eval_every=100000",
+        "--checkpoint_every=100000",
+        "--source_only_steps=0",
+        "--tsne_examples=0",
+        "--pad_examples=0",
         f"--export_root={folder / 'exports'}",
     ]
     return command + ([f"--output_dir={output_dir}"] if output_dir else [])
@@ -238,8 +254,7 @@ def _dann_command(folder, output_dir=None, target="target.npz"):
 def _interrupt_after(command, history, min_step, sig, cwd=REPO_ROOT):
     """Start `command`, wait until `history` logs a step >= `min_step`, send `sig`; (status, stderr)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = []
     reader = threading.Thread(target=lambda: stderr.append(child.stderr.read()), daemon=True)
     reader.start()
@@ -270,7 +285,8 @@ def test_ctrl_c_then_sigterm_on_a_real_app_and_the_same_command_resumes(tmp_path
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("Interrupted at step ") and last.endswith(
-        f"; the checkpoint is saved in {output_dir / 'checkpoints'}: rerun the same command to resume."), err[-3000:]
+        f"; the checkpoint is saved in {output_dir / 'checkpoints'}: rerun the same command to resume."
+    ), err[-3000:]
     first_stop = int(last.split("at step ")[1].split(";")[0])
     assert first_stop >= 2 and _saved_step(output_dir) == first_stop
 
@@ -290,10 +306,22 @@ def test_bad_target_leaves_no_run_folder_explicit_or_default(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     explicit = tmp_path / "new" / "run"
     results = [
-        subprocess.Popen(_dann_command(tmp_path, explicit, target="nan.npz"), cwd=REPO_ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-        subprocess.Popen(_dann_command(tmp_path, None, target="nan.npz"), cwd=tmp_path, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen(
+            _dann_command(tmp_path, explicit, target="nan.npz"),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            _dann_command(tmp_path, None, target="nan.npz"),
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
     ]
     for child in results:
         _, err = child.communicate(timeout=400)

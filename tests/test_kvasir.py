@@ -200,9 +200,17 @@ def test_app_with_missing_classes_prints_one_message_and_no_traceback(tmp_path):
 
     _write_class_folders(tmp_path / "kvasir", {"normal-cecum": 3})  # no polyps: nothing to detect
     completed = subprocess.run(
-        [sys.executable, "-m", "apps.train_vae", "--flagfile=apps/configs/endovae_kvasir.cfg",
-         f"--data_dir={tmp_path}", f"--cache_dir={tmp_path / 'cache'}", f"--output_dir={tmp_path / 'run'}"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "apps.train_vae",
+            "--flagfile=apps/configs/endovae_kvasir.cfg",
+            f"--data_dir={tmp_path}",
+            f"--cache_dir={tmp_path / 'cache'}",
+            f"--output_dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode != 0
     assert "Traceback" not in completed.stderr

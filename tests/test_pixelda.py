@@ -206,9 +206,17 @@ def test_fit_runs_two_steps_and_reports_every_loss_and_accuracy():
     dataset = tf.data.Dataset.from_tensors(batch()).repeat()
     history = model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0).history
     expected = {
-        "d_loss", "domain_loss", "source_task_loss", "generated_task_loss",
-        "discriminator_accuracy", "source_accuracy", "generated_accuracy",
-        "g_loss", "style_transfer_loss", "content_loss", "g_task_loss",
+        "d_loss",
+        "domain_loss",
+        "source_task_loss",
+        "generated_task_loss",
+        "discriminator_accuracy",
+        "source_accuracy",
+        "generated_accuracy",
+        "g_loss",
+        "style_transfer_loss",
+        "content_loss",
+        "g_task_loss",
     }
     assert set(history) == expected
     assert all(np.isfinite(values[0]) for values in history.values())
@@ -218,9 +226,7 @@ def test_fit_runs_two_steps_and_reports_every_loss_and_accuracy():
 def test_evaluate_reports_target_accuracy_only_when_target_labels_are_given():
     model = tiny_model()
     (source, labels), target = batch()
-    unlabeled = model.evaluate(
-        tf.data.Dataset.from_tensors(((source, labels), target)), verbose=0, return_dict=True
-    )
+    unlabeled = model.evaluate(tf.data.Dataset.from_tensors(((source, labels), target)), verbose=0, return_dict=True)
     assert "target_accuracy" not in unlabeled
     labeled = model.evaluate(
         tf.data.Dataset.from_tensors(((source, labels), (target, labels))),
@@ -234,9 +240,7 @@ def test_classify_routes_domains_through_their_classifiers():
     model = PixelDA(tiny_config())
     images = batch()[1]
     np.testing.assert_allclose(model.classify(images), model.task_classifier(images), rtol=1e-6)
-    np.testing.assert_allclose(
-        model.classify(images, "source"), model.source_classifier(images), rtol=1e-6
-    )
+    np.testing.assert_allclose(model.classify(images, "source"), model.source_classifier(images), rtol=1e-6)
     with pytest.raises(ValueError, match="domain must be"):
         model.classify(images, "mnist")
 
@@ -246,8 +250,13 @@ def test_runner_checkpoint_restores_both_optimizers_and_resumes(tmp_path):
 
     def train(max_steps, seed):
         config = runner.RunConfig(
-            "pixelda_test", output_dir=str(tmp_path), max_steps=max_steps, log_every=1,
-            eval_every=100, checkpoint_every=1, seed=seed,
+            "pixelda_test",
+            output_dir=str(tmp_path),
+            max_steps=max_steps,
+            log_every=1,
+            eval_every=100,
+            checkpoint_every=1,
+            seed=seed,
         )
         model = tiny_model(seed=seed)
         runner.Run(config).train(model, dataset)

@@ -56,8 +56,9 @@ def _adda():
 
 
 def _pixelda():
-    config = PixelDAConfig(image_shape=(8, 8, 3), noise_dim=3, generator_filters=4,
-                           generator_blocks=1, discriminator_filters=4)
+    config = PixelDAConfig(
+        image_shape=(8, 8, 3), noise_dim=3, generator_filters=4, generator_blocks=1, discriminator_filters=4
+    )
     model = PixelDA(config)
     model.compile()
     return model, _adaptation_batch((8, 8, 3)), lambda: model.adapt(_images((8, 8, 3)))
@@ -149,8 +150,11 @@ def test_run_resumes_a_float32_checkpoint_in_bfloat16_then_float16_then_float32(
     def train(policy, max_steps):
         precision.set_precision(policy)
         model, *_ = _dann()
-        run = runner.Run(runner.RunConfig("precision", output_dir=str(tmp_path), max_steps=max_steps,
-                                          log_every=1, checkpoint_every=2))
+        run = runner.Run(
+            runner.RunConfig(
+                "precision", output_dir=str(tmp_path), max_steps=max_steps, log_every=1, checkpoint_every=2
+            )
+        )
         return model, run, run.train(model, dataset)
 
     model32, _, _ = train("float32", 2)

@@ -6,7 +6,6 @@ fetch / verify / unpack code runs.
 """
 
 import dataclasses
-import gzip
 import hashlib
 import http.server
 import io
@@ -197,9 +196,11 @@ def test_offline_message_names_the_file_and_where_to_place_it(tmp_path):
     with pytest.raises(download.DownloadError) as error:
         download.prepare(offline, tmp_path, **FAST)
     message = str(error.value)
-    train = "http://127.0.0.1:9/train_32x32.mat (sha256 435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8)"
+    train = (
+        "http://127.0.0.1:9/train_32x32.mat (sha256 435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8)"
+    )
     assert f"{train} at {tmp_path / 'downloads' / 'train_32x32.mat'}" in message
-    test = "http://ufldl.stanford.edu/housenumbers/test_32x32.mat (sha256 cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b)"
+    test = "http://ufldl.stanford.edu/housenumbers/test_32x32.mat (sha256 cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b)"  # noqa: E501
     assert f"; {test} at {tmp_path / 'downloads' / 'test_32x32.mat'}; then run" in message  # the whole dataset
     assert f"{tmp_path / 'svhn'}/train_32x32.mat, test_32x32.mat" in message
 
@@ -209,8 +210,10 @@ def test_mnist_files_are_placed_where_the_mnist_loader_reads_them(server, tmp_pa
     sources = tmp_path / "sources"
     sources.mkdir()
     arrays = {
-        "train-images-idx3-ubyte.gz": x[:12], "train-labels-idx1-ubyte.gz": y[:12],
-        "t10k-images-idx3-ubyte.gz": x[12:], "t10k-labels-idx1-ubyte.gz": y[12:],
+        "train-images-idx3-ubyte.gz": x[:12],
+        "train-labels-idx1-ubyte.gz": y[:12],
+        "t10k-images-idx3-ubyte.gz": x[12:],
+        "t10k-labels-idx1-ubyte.gz": y[12:],
     }
     files = []
     for name, array in arrays.items():
@@ -279,7 +282,11 @@ def test_prepare_data_app_reports_a_prepared_dataset_ready(tiny_data_dir):
     env = {**os.environ, "KERASDA_DATA_DIR": str(tiny_data_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [sys.executable, "-m", "apps.prepare_data", "--datasets=mnist"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"mnist: ready at {tiny_data_dir / 'mnist'}" in done.stdout
@@ -291,8 +298,12 @@ def test_ensure_fetches_what_synthesised_mnist_m_needs_then_the_loader_runs(serv
     sources = tmp_path / "sources"
     sources.mkdir()
     files = []
-    for name, array in {"train-images-idx3-ubyte.gz": x[:12], "train-labels-idx1-ubyte.gz": y[:12],
-                        "t10k-images-idx3-ubyte.gz": x[12:], "t10k-labels-idx1-ubyte.gz": y[12:]}.items():
+    for name, array in {
+        "train-images-idx3-ubyte.gz": x[:12],
+        "train-labels-idx1-ubyte.gz": y[:12],
+        "t10k-images-idx3-ubyte.gz": x[12:],
+        "t10k-labels-idx1-ubyte.gz": y[12:],
+    }.items():
         write_idx(sources / name, array)
         server.files["/" + name] = (sources / name).read_bytes()
         files.append(download.RemoteFile(name, (f"{server.url}/{name}",), sha256=_sha256(server.files["/" + name])))

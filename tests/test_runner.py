@@ -48,7 +48,9 @@ class _InterruptAt(keras.callbacks.Callback):
 
 
 def test_interrupted_run_resumes_at_its_last_step(tmp_path):
-    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=8, log_every=2, eval_every=4, checkpoint_every=100)
+    config = runner.RunConfig(
+        "t", output_dir=str(tmp_path), max_steps=8, log_every=2, eval_every=4, checkpoint_every=100
+    )
     run = runner.Run(config)
     model = _classifier()
     with pytest.raises(KeyboardInterrupt):
@@ -136,8 +138,9 @@ def test_train_logs_loss_to_tensorboard_and_decreasing_loss(tmp_path):
 
 def test_evaluation_is_a_named_event_at_the_steps_it_falls_on(tmp_path):
     # steps_per_execution=3: executions end at 3, 6, 9, 11; eval_every=4 falls inside 4 and 8
-    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=11, log_every=100, eval_every=4,
-                              steps_per_execution=3)
+    config = runner.RunConfig(
+        "t", output_dir=str(tmp_path), max_steps=11, log_every=100, eval_every=4, steps_per_execution=3
+    )
     evaluated, epochs = [], []
 
     class _Evaluated(RunCallback):
@@ -161,8 +164,9 @@ def test_throughput_leaves_out_the_first_execution(tmp_path):
 
 
 def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path):
-    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, checkpoint_every=10_000,
-                              max_seconds=1e-6)
+    config = runner.RunConfig(
+        "t", output_dir=str(tmp_path), max_steps=10_000, checkpoint_every=10_000, max_seconds=1e-6
+    )
     result = runner.Run(config).train(_classifier(), _dataset())
     assert result.steps == 1
     assert runner.Run(config).initial_step == 1
@@ -226,8 +230,9 @@ class _PoisonedClassifier(_NoisyClassifier):
 
 
 def _poisoned_run(tmp_path, poison_at, checkpoint_every):
-    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=20, log_every=1,
-                              checkpoint_every=checkpoint_every)
+    config = runner.RunConfig(
+        "t", output_dir=str(tmp_path), max_steps=20, log_every=1, checkpoint_every=checkpoint_every
+    )
     model = _PoisonedClassifier(poison_at)
     model.compile()
     with pytest.raises(runner.TrainingDiverged) as caught:
@@ -291,8 +296,7 @@ def _summary_steps(tensorboard_dir, tag):
 def test_a_run_stopped_by_its_time_budget_logs_final_figures_at_the_step_it_reached(tmp_path):
     import matplotlib.pyplot as plt
 
-    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, eval_every=10_000,
-                              max_seconds=1e-6)
+    config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, eval_every=10_000, max_seconds=1e-6)
     run = runner.Run(config)
     model = _classifier()
     evaluation = ClassifierEvaluation(run, model, {"source": _eval_set()}, [str(i) for i in range(10)])
@@ -342,8 +346,11 @@ def test_metrics_are_replaced_whole(tmp_path):
 
 
 def test_a_new_run_removes_what_a_killed_process_left_half_written(tmp_path):
-    leftovers = [tmp_path / ".metrics.json.123.tmp", tmp_path / "figures" / ".curves.png.123.tmp",
-                 tmp_path / "tensorboard" / ".purge.host.123.tmp"]
+    leftovers = [
+        tmp_path / ".metrics.json.123.tmp",
+        tmp_path / "figures" / ".curves.png.123.tmp",
+        tmp_path / "tensorboard" / ".purge.host.123.tmp",
+    ]
     (tmp_path / "checkpoints" / "ckpt-3_temp").mkdir(parents=True)
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)

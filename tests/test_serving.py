@@ -29,12 +29,14 @@ def _encode(array, fmt="PNG"):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    classifier = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10),
-    ])
+    classifier = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ]
+    )
     path = export.export_classifier(classifier, "clf", export_root=tmp_path_factory.mktemp("exports"))
     return path, tf.saved_model.load(str(path)).signatures
 
@@ -67,11 +69,13 @@ def test_uint8_signature_accepts_grey_and_rgba(exported, pixels):
     serve = signatures["serving_uint8"]
     np.testing.assert_allclose(
         serve(pixels=tf.constant(grey))["probabilities"].numpy(),
-        _float_probabilities(signatures, np.repeat(grey, 3, axis=-1)), atol=1e-5,
+        _float_probabilities(signatures, np.repeat(grey, 3, axis=-1)),
+        atol=1e-5,
     )
     np.testing.assert_allclose(
         serve(pixels=tf.constant(rgba))["probabilities"].numpy(),
-        serve(pixels=tf.constant(pixels))["probabilities"].numpy(), atol=1e-6,
+        serve(pixels=tf.constant(pixels))["probabilities"].numpy(),
+        atol=1e-6,
     )
 
 
@@ -125,11 +129,21 @@ def outside_processes(exported, pixels, tmp_path_factory):
     quiet = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ["PATH"]}
     cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
     running = {
-        "cli": subprocess.Popen([str(cli), "show", "--dir", str(path), "--all"], env=quiet,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        "client": subprocess.Popen([sys.executable, "-I", "-S", "-c", script], env=quiet,
-                                   cwd=tmp_path_factory.mktemp("client"),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        "cli": subprocess.Popen(
+            [str(cli), "show", "--dir", str(path), "--all"],
+            env=quiet,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        "client": subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", script],
+            env=quiet,
+            cwd=tmp_path_factory.mktemp("client"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
     }
     results = {}
     for name, process in running.items():
@@ -144,7 +158,9 @@ def test_saved_model_cli_shows_all_three_signatures(outside_processes):
     for name in ("serving_default", "serving_uint8", "serving_bytes"):
         assert f"signature_def['{name}']" in text
     uint8 = text.split("signature_def['serving_uint8']")[1].split("signature_def[")[0]
-    assert "inputs['pixels'] tensor_info:" in uint8 and "dtype: DT_UINT8" in uint8 and "shape: (-1, -1, -1, -1)" in uint8
+    assert (
+        "inputs['pixels'] tensor_info:" in uint8 and "dtype: DT_UINT8" in uint8 and "shape: (-1, -1, -1, -1)" in uint8
+    )
     raw = text.split("signature_def['serving_bytes']")[1].split("signature_def[")[0]
     assert "inputs['image_bytes'] tensor_info:" in raw and "dtype: DT_STRING" in raw
     assert "outputs['probabilities']" in raw and "outputs['classes']" in raw

@@ -47,16 +47,21 @@ def test_svm_sweep_picks_c_by_the_validation_split_not_the_test_set(monkeypatch)
     np.testing.assert_allclose(sweep.test_accuracy_per_c(*test), [0.3, 0.4, 0.5, 1.0])
     # The sweep cannot see a test set: it takes train and validation only.
     assert list(pyinspect.signature(transfer.svm_c_sweep).parameters)[:4] == [
-        "train_features", "train_labels", "val_features", "val_labels"
+        "train_features",
+        "train_labels",
+        "val_features",
+        "val_labels",
     ]
 
 
 def test_svm_sweep_with_a_real_svm_reports_each_c_and_keeps_the_best_model():
     rng = np.random.default_rng(0)
     centers = rng.normal(0, 3, (3, 5))
+
     def blobs(n):
         y = rng.integers(0, 3, n)
         return centers[y] + rng.normal(0, 1.5, (n, 5)), y
+
     sweep = transfer.svm_c_sweep(*blobs(150), *blobs(60), cs=(1e-4, 1e-2, 1.0))
     assert sweep.validation_accuracy.shape == (3,)
     assert sweep.best_c == sweep.cs[int(np.argmax(sweep.validation_accuracy))]
@@ -119,9 +124,9 @@ def test_keras_application_backbone_builds_offline_with_named_layers(tmp_path):
     features = transfer.layer_model(backbone, "block_1_expand_relu")
     assert features.output_shape[-1] > 0
     # A local weights file of the same architecture is read back exactly.
-    keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg").save_weights(
-        tmp_path / "m.weights.h5"
-    )
+    keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg"
+    ).save_weights(tmp_path / "m.weights.h5")
     reference = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
     reference.load_weights(tmp_path / "m.weights.h5")
     loaded = transfer.keras_application_backbone("MobileNetV2", 32, weights=str(tmp_path / "m.weights.h5"))

@@ -40,12 +40,12 @@ def test_shapes_96x96x3_in_and_out_with_latent_6():
 
 def test_architecture_follows_endovae():
     model = build_vae()
-    convs = [l for l in model.encoder.layers if isinstance(l, keras.layers.Conv2D)]
-    assert [l.filters for l in convs] == [16, 32, 32, 64, 128, 256]
-    assert all(l.activation is keras.activations.relu for l in convs)
+    convs = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [conv.filters for conv in convs] == [16, 32, 32, 64, 128, 256]
+    assert all(conv.activation is keras.activations.relu for conv in convs)
     assert model.encoder.get_layer("fc").units == 256
-    deconvs = [l for l in model.decoder.layers if isinstance(l, keras.layers.Conv2DTranspose)]
-    assert [l.filters for l in deconvs] == [256, 128, 64, 64, 32, 32, 3]
+    deconvs = [layer for layer in model.decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [deconv.filters for deconv in deconvs] == [256, 128, 64, 64, 32, 32, 3]
     assert deconvs[-1].activation is keras.activations.sigmoid
 
 
@@ -92,9 +92,7 @@ def test_reconstruction_loss_switch_sums_bce_or_squared_error_per_image(beta):
         np.testing.assert_allclose(float(values["reconstruction_loss"]), per_image.mean(), rtol=1e-4)
         expected_kl = 0.5 * 6 * (np.exp(-40.0) + 0.09 - 1.0 + 40.0)
         np.testing.assert_allclose(float(values["kl_loss"]), expected_kl, rtol=1e-5)
-        np.testing.assert_allclose(
-            float(values["total_loss"]), per_image.mean() + beta * expected_kl, rtol=1e-4
-        )
+        np.testing.assert_allclose(float(values["total_loss"]), per_image.mean() + beta * expected_kl, rtol=1e-4)
         results[name] = float(values["reconstruction_loss"])
     # Summed over 96*96*3 pixels, BCE of random targets (~0.69 a pixel at r=0.5) is far above
     # their squared error (~0.08 a pixel).
@@ -194,12 +192,8 @@ def test_free_bits_and_kl_warmup_change_only_the_training_objective():
     evaluation = model.compute_losses(x, training=False)
     assert float(train["kl_loss"]) == pytest.approx(0.0, abs=1e-6)
     # Free bits: 4 dims x 0.5 nats counted, though the true KL is 0.
-    np.testing.assert_allclose(
-        float(train["total_loss"]) - float(train["reconstruction_loss"]), 2.0, rtol=1e-5
-    )
-    np.testing.assert_allclose(
-        float(evaluation["total_loss"]), float(evaluation["reconstruction_loss"]), rtol=1e-6
-    )
+    np.testing.assert_allclose(float(train["total_loss"]) - float(train["reconstruction_loss"]), 2.0, rtol=1e-5)
+    np.testing.assert_allclose(float(evaluation["total_loss"]), float(evaluation["reconstruction_loss"]), rtol=1e-6)
     with pytest.raises(ValueError, match="free_bits"):
         build_vae(free_bits=-1.0)
 
@@ -216,11 +210,16 @@ def test_per_image_scores_are_deterministic_and_sum_to_the_elbo():
 
 
 def test_get_config_rebuilds_the_same_model():
-    model = build_vae((16, 16, 3), latent_dim=2, beta=0.5, reconstruction_loss="mse", seed=4,
-                      kl_warmup_steps=3, free_bits=0.1)
+    model = build_vae(
+        (16, 16, 3), latent_dim=2, beta=0.5, reconstruction_loss="mse", seed=4, kl_warmup_steps=3, free_bits=0.1
+    )
     clone = type(model).from_config(model.get_config())
     assert (clone.beta, clone.reconstruction_loss, clone.seed, clone.kl_warmup_steps, clone.free_bits) == (
-        0.5, "mse", 4, 3, 0.1
+        0.5,
+        "mse",
+        4,
+        3,
+        0.1,
     )
     assert (clone.image_shape, clone.latent_dim) == ((16, 16, 3), 2)
     assert [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in model.weights]

@@ -13,25 +13,50 @@ METRIC_KEYS = [
     for metric in ("psnr", "ssim")
     for stat in ("mean", "std")
 ] + [
-    "anomaly_roc_auc", "real_vs_reconstructed_accuracy", "real_vs_reconstructed_auc",
-    "anomaly_seen_psnr_mean", "heldout_normal_total_loss", "steps", "wall_seconds", "export_path",
-    "anomaly_score", "anomaly_validation_auc_kl", "anomaly_test_auc_elbo", "normal_reconstruction_diversity",
-    "bare_step_examples_per_second", "loop_fraction_of_bare_step", "real_vs_reconstructed_threshold",
-    "untrained_anomaly_roc_auc", "untrained_anomaly_test_auc_mse",
+    "anomaly_roc_auc",
+    "real_vs_reconstructed_accuracy",
+    "real_vs_reconstructed_auc",
+    "anomaly_seen_psnr_mean",
+    "heldout_normal_total_loss",
+    "steps",
+    "wall_seconds",
+    "export_path",
+    "anomaly_score",
+    "anomaly_validation_auc_kl",
+    "anomaly_test_auc_elbo",
+    "normal_reconstruction_diversity",
+    "bare_step_examples_per_second",
+    "loop_fraction_of_bare_step",
+    "real_vs_reconstructed_threshold",
+    "untrained_anomaly_roc_auc",
+    "untrained_anomaly_test_auc_mse",
 ]
 
 
 def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_dir, tmp_path):
     out, exports = tmp_path / "run", tmp_path / "exports"
     command = [
-        sys.executable, "-m", "apps.train_vae",
+        sys.executable,
+        "-m",
+        "apps.train_vae",
         "--flagfile=apps/configs/endovae_bsds_standin.cfg",
-        f"--data_dir={real_data_dir}", f"--output_dir={out}", f"--export_root={exports}",
-        "--train_on=all", "--epochs=0", "--max_steps=3", "--batch_size=16",
-        "--log_every=1", "--eval_every=2", "--checkpoint_every=2",
-        "--num_quality_images=10", "--classifier_epochs=1", "--heldout_loss_images=32",
+        f"--data_dir={real_data_dir}",
+        f"--output_dir={out}",
+        f"--export_root={exports}",
+        "--train_on=all",
+        "--epochs=0",
+        "--max_steps=3",
+        "--batch_size=16",
+        "--log_every=1",
+        "--eval_every=2",
+        "--checkpoint_every=2",
+        "--num_quality_images=10",
+        "--classifier_epochs=1",
+        "--heldout_loss_images=32",
         "--heldout_fraction=0.05",  # 60 normal + 30 anomalous held-out images: a quick evaluation
-        "--validation_fraction=0.03", "--bare_step_benchmark=1", "--untrained_baseline",
+        "--validation_fraction=0.03",
+        "--bare_step_benchmark=1",
+        "--untrained_baseline",
     ]
     completed = subprocess.run(command, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -49,8 +74,11 @@ def test_vae_app_writes_metrics_figures_events_and_a_loadable_export(real_data_d
     assert metrics["bare_step_examples_per_second"] > 0 and metrics["loop_fraction_of_bare_step"] > 0
     assert 0.0 < metrics["normal_ssim_mean"] < 1.0 and metrics["normal_psnr_mean"] > 5.0
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
-        "samples.png", "reconstructions_anomaly.png", "reconstructions_normal.png",
-        "loss_curves.png", "anomaly_roc.png",
+        "samples.png",
+        "reconstructions_anomaly.png",
+        "reconstructions_normal.png",
+        "loss_curves.png",
+        "anomaly_roc.png",
     }
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]

@@ -30,8 +30,7 @@ def test_psnr_matches_skimage_tf_image_psnr_and_the_mse_formula():
     psnr = iq.psnr_per_image(x, r)
     mse = np.mean(np.square(x.astype(np.float64) - r), axis=(1, 2, 3))
     np.testing.assert_allclose(psnr, 10 * np.log10(1 / mse), rtol=1e-12)  # the formula used before
-    np.testing.assert_allclose(psnr, [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, r)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(psnr, [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, r)], rtol=1e-6)
     np.testing.assert_allclose(psnr, tf.image.psnr(x, r, max_val=1.0).numpy(), rtol=1e-5)
     assert 20 < psnr.min() and psnr.max() < 30  # noise of std 0.05: about 26 dB
 
@@ -39,9 +38,7 @@ def test_psnr_matches_skimage_tf_image_psnr_and_the_mse_formula():
 def test_uint8_and_unit_float_inputs_agree():
     x = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
     r = np.clip(x.astype(int) + 10, 0, 255).astype(np.uint8)
-    np.testing.assert_allclose(
-        iq.psnr_per_image(x, r), iq.psnr_per_image(x / 255.0, r / 255.0), rtol=1e-5
-    )
+    np.testing.assert_allclose(iq.psnr_per_image(x, r), iq.psnr_per_image(x / 255.0, r / 255.0), rtol=1e-5)
 
 
 def test_ssim_is_one_for_identical_images_and_matches_tf_image_ssim():
@@ -89,16 +86,15 @@ def test_evaluate_vae_scores_held_out_sets_with_any_reconstruct_fn():
     rng = np.random.default_rng(3)
     # "Normal" images are flat colours plus faint noise, which a mean-colour
     # "reconstruction" gets nearly right; anomalies are textures it cannot.
-    normal = np.clip(rng.random((12, 32, 32, 3)).mean(axis=(1, 2), keepdims=True)
-                     + 0.01 * rng.standard_normal((12, 32, 32, 3)), 0, 1).astype(np.float32)
+    normal = np.clip(
+        rng.random((12, 32, 32, 3)).mean(axis=(1, 2), keepdims=True) + 0.01 * rng.standard_normal((12, 32, 32, 3)), 0, 1
+    ).astype(np.float32)
     anomaly = _textures(8, seed=4, size=32)
 
     def mean_colour(images):
         return tf.broadcast_to(tf.reduce_mean(images, axis=(1, 2), keepdims=True), tf.shape(images))
 
-    metrics, extras = iq.evaluate_vae(
-        mean_colour, normal, anomaly, num_quality_images=5, classifier_epochs=2, seed=0
-    )
+    metrics, extras = iq.evaluate_vae(mean_colour, normal, anomaly, num_quality_images=5, classifier_epochs=2, seed=0)
     assert metrics["anomaly_roc_auc"] == 1.0
     assert metrics["anomaly_roc_num_normal"] == 12 and metrics["anomaly_roc_num_anomaly"] == 8
     assert metrics["normal_num_images"] == 5 and metrics["anomaly_num_images"] == 5
@@ -119,8 +115,15 @@ def test_vae_losses_average_over_images_without_touching_trackers():
 def test_loss_curves_figure_has_train_and_heldout_series():
     history = [
         {"step": 10, "total_loss": 3.0, "reconstruction_loss": 2.0, "kl_loss": 1.0},
-        {"step": 20, "total_loss": 2.0, "reconstruction_loss": 1.5, "kl_loss": 0.5,
-         "heldout/total_loss": 2.5, "heldout/reconstruction_loss": 2.0, "heldout/kl_loss": 0.5},
+        {
+            "step": 20,
+            "total_loss": 2.0,
+            "reconstruction_loss": 1.5,
+            "kl_loss": 0.5,
+            "heldout/total_loss": 2.5,
+            "heldout/reconstruction_loss": 2.0,
+            "heldout/kl_loss": 0.5,
+        },
     ]
     figure = vae_figures.vae_loss_curves_figure(history)
     labels = [line.get_label() for axis in figure.axes for line in axis.lines]
@@ -178,8 +181,14 @@ def test_evaluate_vae_with_model_and_validation_reports_every_score():
     rng = np.random.default_rng(0)
     normal, anomaly = (rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (6, 5))
     metrics, extras = iq.evaluate_vae(
-        model.reconstruct, normal, anomaly, num_quality_images=4, classifier_epochs=0, model=model,
-        x_normal_validation=normal[:3], x_anomaly_validation=anomaly[:3],
+        model.reconstruct,
+        normal,
+        anomaly,
+        num_quality_images=4,
+        classifier_epochs=0,
+        model=model,
+        x_normal_validation=normal[:3],
+        x_anomaly_validation=anomaly[:3],
     )
     for score in iq.ANOMALY_SCORES:
         assert 0.0 <= metrics[f"anomaly_test_auc_{score}"] <= 1.0

@@ -54,4 +54,3 @@ class GradientReversalScheduler(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches_seen += 1
-

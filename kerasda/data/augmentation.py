@@ -34,9 +34,7 @@ class GeometricJitter:
             if not 0.0 <= value < 0.5:
                 raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
         if not 0.0 <= self.max_rotation_degrees <= 45.0:
-            raise ValueError(
-                f"max_rotation_degrees must be in [0, 45], got {self.max_rotation_degrees!r}."
-            )
+            raise ValueError(f"max_rotation_degrees must be in [0, 45], got {self.max_rotation_degrees!r}.")
 
 
 def random_affine_transforms(batch_size, height, width, jitter, seed):
@@ -74,12 +72,13 @@ def build_augmentation(kind="none", seed=0, jitter=GeometricJitter()):
     def augment(images, step):
         shape = tf.shape(images)
         transforms = random_affine_transforms(
-            shape[0], images.shape[1], images.shape[2], jitter,
+            shape[0],
+            images.shape[1],
+            images.shape[2],
+            jitter,
             seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)]),
         )
-        jittered = keras.ops.image.affine_transform(
-            images, transforms, interpolation="bilinear", fill_mode="reflect"
-        )
+        jittered = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="reflect")
         return tf.cast(jittered, images.dtype)
 
     return augment

@@ -56,8 +56,12 @@ def cached_arrays(key, build_fn, cache_dir=None):
     try:
         directory = paths.resolve_cache_dir(cache_dir)
     except OSError as error:
-        logging.warning("Cache folder unusable (%s); building %s without caching. Set --cache_dir "
-                        "or $%s to a writable folder.", error, key, paths.CACHE_DIR_ENV)
+        logging.warning(
+            "Cache folder unusable (%s); building %s without caching. Set --cache_dir or $%s to a writable folder.",
+            error,
+            key,
+            paths.CACHE_DIR_ENV,
+        )
         return build_fn()
     path = directory / f"{key}.v{CACHE_FORMAT}.npz"
     if path.exists():

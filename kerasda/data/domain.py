@@ -30,10 +30,7 @@ class Domain:
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), self.__dict__[f"y_{split}"]
             if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-                raise DataError(
-                    f"{self.name}: x_{split} must be uint8 [N, H, W, 3], got "
-                    f"{x.dtype} {x.shape}."
-                )
+                raise DataError(f"{self.name}: x_{split} must be uint8 [N, H, W, 3], got {x.dtype} {x.shape}.")
             if len(x) == 0:
                 raise DataError(f"{self.name}: the {split} split holds no images; expected at least one.")
             if y is not None and len(y) != len(x):

@@ -183,10 +183,20 @@ SPECS = {
         title="MNIST",
         subdir="mnist",
         files=(
-            _mnist_file("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-            _mnist_file("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-            _mnist_file("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-            _mnist_file("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+            _mnist_file(
+                "train-images-idx3-ubyte.gz",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                9912422,
+            ),
+            _mnist_file(
+                "train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881
+            ),
+            _mnist_file(
+                "t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877
+            ),
+            _mnist_file(
+                "t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542
+            ),
         ),
         unpack=copy_files,
         expected={
@@ -372,7 +382,9 @@ def fetch(spec, remote, data_dir=None, download_dir=None, retries=3, backoff_sec
             return target
         rejected = target.with_name(target.name + ".rejected")
         os.replace(target, rejected)
-        logging.warning("%s does not match its checksum (%s); moved to %s and downloading it again.", target, problem, rejected)
+        logging.warning(
+            "%s does not match its checksum (%s); moved to %s and downloading it again.", target, problem, rejected
+        )
 
     part = folder / (remote.name + ".part")
     failures = []
@@ -410,8 +422,7 @@ def fetch(spec, remote, data_dir=None, download_dir=None, retries=3, backoff_sec
             return target
     raise DownloadError(
         f"Could not download {spec.title} file {remote.name} from any of {', '.join(remote.urls)} "
-        f"(last error: {failures[-1] if failures else 'none'}). "
-        + placement_hint(spec, remote, data_dir, download_dir)
+        f"(last error: {failures[-1] if failures else 'none'}). " + placement_hint(spec, remote, data_dir, download_dir)
     )
 
 
@@ -459,7 +470,9 @@ def prepare(name_or_spec, data_dir=None, download_dir=None, force=False, **fetch
         )
     record = {
         "dataset": spec.name,
-        "files": {remote.name: dict(zip(("algorithm", "digest"), remote.checksum or ("none", None))) for remote in spec.files},
+        "files": {
+            remote.name: dict(zip(("algorithm", "digest"), remote.checksum or ("none", None))) for remote in spec.files
+        },
         "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (destination / MARKER).write_text(json.dumps(record, indent=2))  # written last: the dataset is complete

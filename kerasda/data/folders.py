@@ -55,9 +55,7 @@ def read_class_folders(root, image_size, class_names=None, require_every_class=T
     root = pathlib.Path(root).expanduser()
     if not root.is_dir():
         what = "is a file" if root.exists() else "does not exist"
-        raise paths.MissingDataError(
-            f"Image folder {root} {what}; expected a folder with one sub-folder per class."
-        )
+        raise paths.MissingDataError(f"Image folder {root} {what}; expected a folder with one sub-folder per class.")
     if class_names is None:
         class_names = [p.name for p in _list_dir(root) if p.is_dir() and not p.name.startswith(".")]
     if not class_names:
@@ -88,13 +86,9 @@ def read_class_folders(root, image_size, class_names=None, require_every_class=T
             except Exception as error:  # PIL raises many types for bad files
                 skipped.append(f"{path.relative_to(root)} ({type(error).__name__}: {error})")
         if count == 0 and require_every_class:
-            raise DataError(
-                f"Class folder {folder} holds no readable images; add images or remove the folder."
-            )
+            raise DataError(f"Class folder {folder} holds no readable images; add images or remove the folder.")
     if skipped:
-        logging.warning(
-            "Skipped %d unreadable file(s) under %s: %s", len(skipped), root, "; ".join(skipped[:5])
-        )
+        logging.warning("Skipped %d unreadable file(s) under %s: %s", len(skipped), root, "; ".join(skipped[:5]))
     if ignored:
         logging.info("Ignored %d hidden or non-image file(s) under %s.", ignored, root)
     if not xs:
@@ -181,9 +175,7 @@ def npz_layout(path, names):
         return SPLIT_KEYS
     if set(WHOLE_KEYS) <= set(names):
         return WHOLE_KEYS
-    raise DataError(
-        f"{path} holds arrays {sorted(names)}; expected x and y, or x_train, y_train, x_test and y_test."
-    )
+    raise DataError(f"{path} holds arrays {sorted(names)}; expected x and y, or x_train, y_train, x_test and y_test.")
 
 
 def check_npz(path):

@@ -15,9 +15,7 @@ def to_rgb(images):
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise DataError(
-            f"Expected images [N, H, W] or [N, H, W, 1|3|4], got shape {images.shape}."
-        )
+        raise DataError(f"Expected images [N, H, W] or [N, H, W, 1|3|4], got shape {images.shape}.")
     if images.shape[-1] == 1:
         return np.repeat(images, 3, axis=-1)
     return images[..., :3]

@@ -187,7 +187,11 @@ def resolve_class_root(root, normal_classes, anomaly_classes, dataset="Kvasir", 
     if missing:
         logging.warning(
             "%s: listed class folder(s) %s not found under %s; using the %d present: %s.",
-            dataset, ", ".join(missing), best, len(normal + anomaly), ", ".join(normal + anomaly),
+            dataset,
+            ", ".join(missing),
+            best,
+            len(normal + anomaly),
+            ", ".join(normal + anomaly),
         )
     return best, normal, anomaly, missing
 
@@ -306,7 +310,12 @@ def split_by_class(labels, heldout_fraction, validation_fraction, seed, class_na
         else:
             logging.warning(
                 "--validation_fraction=%g gives %d of %d images under %s, fewer than one per class (%d "
-                "classes): no validation split.", validation_fraction, num_validation, len(labels), where, len(ids),
+                "classes): no validation split.",
+                validation_fraction,
+                num_validation,
+                len(labels),
+                where,
+                len(ids),
             )
     return np.sort(train), np.sort(validation), np.sort(heldout)
 

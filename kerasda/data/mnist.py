@@ -33,8 +33,9 @@ def read_idx(path):
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise DataError(f"{path}: header says {shape} but holds {array.size} values (truncated?); "
-                        "download the MNIST file again.")
+        raise DataError(
+            f"{path}: header says {shape} but holds {array.size} values (truncated?); download the MNIST file again."
+        )
     return array.reshape(shape)
 
 

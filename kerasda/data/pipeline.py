@@ -37,8 +37,7 @@ def _index_batches(n, batch_size, shuffle, repeat, seed, drop_remainder):
         raise FlagError(f"--batch_size={batch_size}: expected an integer >= 1.")
     if n < batch_size and drop_remainder:
         raise FlagError(
-            f"--batch_size={batch_size} is larger than the {n} training examples; lower --batch_size "
-            "or add data."
+            f"--batch_size={batch_size} is larger than the {n} training examples; lower --batch_size or add data."
         )
     ds = tf.data.Dataset.range(n)
     if shuffle:
@@ -54,7 +53,14 @@ def _batch_images(images, idx, value_range, augment, step):
 
 
 def labeled_dataset(
-    x, y, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True,
+    x,
+    y,
+    batch_size,
+    shuffle=True,
+    repeat=True,
+    seed=0,
+    value_range=(-1.0, 1.0),
+    drop_remainder=True,
     augment=None,
 ):
     """Batches of (images float32 [B, H, W, 3], labels int64 [B]).
@@ -77,8 +83,9 @@ def labeled_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
-def image_dataset(x, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True,
-                  augment=None):
+def image_dataset(
+    x, batch_size, shuffle=True, repeat=True, seed=0, value_range=(-1.0, 1.0), drop_remainder=True, augment=None
+):
     """Batches of images only: what training code gets from an unlabeled domain."""
     images = tf.constant(x)
     ds = _index_batches(len(x), batch_size, shuffle, repeat, seed, drop_remainder).enumerate()
@@ -89,8 +96,9 @@ def image_dataset(x, batch_size, shuffle=True, repeat=True, seed=0, value_range=
     return ds.prefetch(AUTOTUNE)
 
 
-def adaptation_dataset(source, target, batch_size, seed=0, target_batch_size=None, value_range=(-1.0, 1.0),
-                       augment=None):
+def adaptation_dataset(
+    source, target, batch_size, seed=0, target_batch_size=None, value_range=(-1.0, 1.0), augment=None
+):
     """Infinite batches of ((source_images, source_labels), target_images).
 
     The target side is built from images alone: its training labels are never
@@ -101,7 +109,10 @@ def adaptation_dataset(source, target, batch_size, seed=0, target_batch_size=Non
         source.x_train, source.y_train, batch_size, seed=seed, value_range=value_range, augment=augment
     )
     target_ds = image_dataset(
-        target.x_train, target_batch_size or batch_size, seed=seed + 1, value_range=value_range,
+        target.x_train,
+        target_batch_size or batch_size,
+        seed=seed + 1,
+        value_range=value_range,
         augment=augment,
     )
     return tf.data.Dataset.zip((source_ds, target_ds)).prefetch(AUTOTUNE)

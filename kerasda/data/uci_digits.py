@@ -26,7 +26,5 @@ def load_uci_digits(image_size=32):
     grey = np.round(digits.images * (255.0 / MAX_VALUE)).astype(np.uint8)
     x = images.resize_uint8(images.to_rgb(grey), image_size)
     y = digits.target.astype(np.int64)
-    train, test = train_test_split(
-        np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SPLIT_RANDOM_STATE
-    )
+    train, test = train_test_split(np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SPLIT_RANDOM_STATE)
     return Domain("uci_digits", x[train], y[train], x[test], y[test], class_names=tuple(str(i) for i in range(10)))

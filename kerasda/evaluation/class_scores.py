@@ -15,9 +15,7 @@ def label_accuracy(requested_labels, predicted_labels):
     """Fraction of samples classified as the label they were generated for."""
     requested, predicted = np.asarray(requested_labels), np.asarray(predicted_labels)
     if requested.shape != predicted.shape or requested.size == 0:
-        raise ValueError(
-            f"Need as many predictions as requests, got {predicted.shape} and {requested.shape}."
-        )
+        raise ValueError(f"Need as many predictions as requests, got {predicted.shape} and {requested.shape}.")
     return float(np.mean(requested == predicted))
 
 
@@ -34,9 +32,7 @@ def class_histogram_scores(predicted_labels, num_classes=10):
     if predicted.size == 0:
         raise ValueError("class_histogram_scores needs at least one prediction.")
     if predicted.min() < 0 or predicted.max() >= num_classes:
-        raise ValueError(
-            f"Predictions must lie in [0, {num_classes}), got {predicted.min()}..{predicted.max()}."
-        )
+        raise ValueError(f"Predictions must lie in [0, {num_classes}), got {predicted.min()}..{predicted.max()}.")
     counts = np.bincount(predicted, minlength=num_classes)
     frequencies = counts / counts.sum()
     nonzero = frequencies[frequencies > 0]

@@ -61,7 +61,10 @@ def train_digits_classifier(x_train, y_train, epochs=2, batch_size=128, seed=0, 
         jit_compile=False,
     )
     classifier.fit(
-        pipeline.to_model_range(x_train), np.asarray(y_train), batch_size=batch_size, epochs=epochs,
+        pipeline.to_model_range(x_train),
+        np.asarray(y_train),
+        batch_size=batch_size,
+        epochs=epochs,
         verbose=verbose,
     )
     return classifier
@@ -74,9 +77,7 @@ def load_digits_classifier(weights_path):
     return classifier
 
 
-def load_or_train_digits_classifier(
-    data_dir=None, cache_dir=None, epochs=2, seed=0, weights_path=None, verbose=2
-):
+def load_or_train_digits_classifier(data_dir=None, cache_dir=None, epochs=2, seed=0, weights_path=None, verbose=2):
     """The MNIST judge classifier: loaded from the cache, or trained once and cached.
 
     The weights live in `<cache_dir>/digits_classifier_mnist_e{epochs}_s{seed}.weights.h5`
@@ -95,13 +96,9 @@ def load_or_train_digits_classifier(
     info_path = stem.parent / (stem.name + ".json")
     if weights_path.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
-        return load_digits_classifier(weights_path), {
-            **info, "path": str(weights_path), "trained_now": False
-        }
+        return load_digits_classifier(weights_path), {**info, "path": str(weights_path), "trained_now": False}
     mnist = load_domain("mnist", data_dir=data_dir, image_size=32, seed=seed, cache_dir=cache_dir)
-    classifier = train_digits_classifier(
-        mnist.x_train, mnist.y_train, epochs=epochs, seed=seed, verbose=verbose
-    )
+    classifier = train_digits_classifier(mnist.x_train, mnist.y_train, epochs=epochs, seed=seed, verbose=verbose)
     predicted = classifier.predict(pipeline.to_model_range(mnist.x_test), batch_size=500, verbose=0).argmax(-1)
     info = {"test_accuracy": label_accuracy(mnist.y_test, predicted), "epochs": epochs, "seed": seed}
     classifier.save_weights(str(weights_path))
@@ -157,9 +154,7 @@ class DigitsJudge:
 
     def frechet_distance(self, images):
         """Frechet distance between `images` and the reference set."""
-        return frechet_distance_from_moments(
-            *feature_moments(self.features(images)), *self.reference_moments
-        )
+        return frechet_distance_from_moments(*feature_moments(self.features(images)), *self.reference_moments)
 
     def score(self, images, requested_labels=None):
         """All scores of one batch of samples.
@@ -173,18 +168,14 @@ class DigitsJudge:
         predicted = self._classes(features)  # one pass through the tower for both scores
         scores = {
             "num_samples": int(len(features)),
-            "frechet_distance": frechet_distance_from_moments(
-                *feature_moments(features), *self.reference_moments
-            ),
+            "frechet_distance": frechet_distance_from_moments(*feature_moments(features), *self.reference_moments),
             **class_histogram_scores(predicted, self.num_classes),
         }
         if requested_labels is not None:
             requested = np.asarray(requested_labels).astype(np.int64)
             scores["label_accuracy"] = label_accuracy(requested, predicted)
             scores["label_accuracy_per_class"] = [
-                label_accuracy(requested[requested == c], predicted[requested == c])
-                if np.any(requested == c)
-                else None
+                label_accuracy(requested[requested == c], predicted[requested == c]) if np.any(requested == c) else None
                 for c in range(self.num_classes)
             ]
         return scores

@@ -18,9 +18,7 @@ def tsne_figure(panels, domain_names=("source", "target"), class_names=None, tit
         raise ValueError("panels must hold at least one embedding.")
     figure, axes = plt.subplots(len(panels), 2, figsize=(10, 4.6 * len(panels)), squeeze=False)
     class_cmap = plt.get_cmap("tab10")
-    for (row_title, (points, domains, labels)), (ax_domain, ax_class) in zip(
-        panels.items(), axes
-    ):
+    for (row_title, (points, domains, labels)), (ax_domain, ax_class) in zip(panels.items(), axes):
         points, domains, labels = np.asarray(points), np.asarray(domains), np.asarray(labels)
         for domain_id, (name, colour) in enumerate(zip(domain_names, ("tab:blue", "tab:red"))):
             mask = domains == domain_id
@@ -30,8 +28,7 @@ def tsne_figure(panels, domain_names=("source", "target"), class_names=None, tit
         for k in np.unique(labels):
             mask = labels == k
             name = class_names[k] if class_names is not None else str(k)
-            ax_class.scatter(*points[mask].T, s=3, color=class_cmap(int(k) % 10), alpha=0.6,
-                             label=name)
+            ax_class.scatter(*points[mask].T, s=3, color=class_cmap(int(k) % 10), alpha=0.6, label=name)
         ax_class.legend(markerscale=4, fontsize=7, ncol=2, loc="best")
         ax_class.set_title(f"{row_title}: by class")
         for axis in (ax_domain, ax_class):

@@ -26,9 +26,7 @@ DEFAULT_C_VALUES = (0.001, 0.01, 0.1, 1.0)
 def stack_domains(source_features, target_features):
     """(features, domain ids) with source = 0, target = 1."""
     features = np.concatenate([source_features, target_features], axis=0)
-    domains = np.concatenate(
-        [np.zeros(len(source_features), np.int64), np.ones(len(target_features), np.int64)]
-    )
+    domains = np.concatenate([np.zeros(len(source_features), np.int64), np.ones(len(target_features), np.int64)])
     return features, domains
 
 
@@ -46,9 +44,9 @@ def tsne_2d(features, seed=0, perplexity=30.0, pca_dims=50):
         if pca_dims and features.shape[1] > pca_dims and len(features) > pca_dims:
             features = decomposition.PCA(pca_dims, random_state=seed).fit_transform(features)
         perplexity = min(perplexity, (len(features) - 1) / 3.0)
-        return manifold.TSNE(
-            n_components=2, perplexity=perplexity, init="pca", random_state=seed
-        ).fit_transform(features)
+        return manifold.TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+            features
+        )
 
 
 def write_projector(log_dir, embeddings, metadata):
@@ -76,9 +74,12 @@ def write_projector(log_dir, embeddings, metadata):
         raise ValueError(f"All embeddings and metadata columns need the same length, got {sizes}.")
 
     columns = list(metadata)
-    rows = ["\t".join(columns)] + [
-        "\t".join(str(metadata[c][i]) for c in columns) for i in range(len(metadata[columns[0]]))
-    ] if columns else []
+    rows = (
+        ["\t".join(columns)]
+        + ["\t".join(str(metadata[c][i]) for c in columns) for i in range(len(metadata[columns[0]]))]
+        if columns
+        else []
+    )
     if columns:
         (log_dir / "metadata.tsv").write_text("\n".join(rows) + "\n")
 
@@ -99,8 +100,7 @@ def write_projector(log_dir, embeddings, metadata):
     return log_dir / "projector_config.pbtxt"
 
 
-def proxy_a_distance(source_features, target_features, seed=0, test_fraction=0.5,
-                     c_values=DEFAULT_C_VALUES):
+def proxy_a_distance(source_features, target_features, seed=0, test_fraction=0.5, c_values=DEFAULT_C_VALUES):
     """Proxy A-distance `2 (1 - 2 err)` between two sets of features.
 
     A linear SVM learns to tell source (0) from target (1) on one part of the
@@ -145,9 +145,18 @@ def proxy_a_distance(source_features, target_features, seed=0, test_fraction=0.5
     }
 
 
-def compare_embeddings(embedders, source, target, tsne_examples=500, pad_examples=2000,
-                       seed=0, value_range=(-1.0, 1.0), domain_names=("source", "target"),
-                       class_names=None, projector_dir=None):
+def compare_embeddings(
+    embedders,
+    source,
+    target,
+    tsne_examples=500,
+    pad_examples=2000,
+    seed=0,
+    value_range=(-1.0, 1.0),
+    domain_names=("source", "target"),
+    class_names=None,
+    projector_dir=None,
+):
     """t-SNE figure, proxy A-distance and projector files for several feature extractors.
 
     Every embedder sees the same random (seeded) test images of both domains,
@@ -184,7 +193,9 @@ def compare_embeddings(embedders, source, target, tsne_examples=500, pad_example
         results[name] = proxy_a_distance(fs[:pad_examples], ft[:pad_examples], seed=seed)
         features, domains = stack_domains(fs[:k_s], ft[:k_t])
         panels[f"{name} (PAD {results[name]['proxy_a_distance']:.2f})"] = (
-            tsne_2d(features, seed=seed), domains, labels
+            tsne_2d(features, seed=seed),
+            domains,
+            labels,
         )
         projected[name] = features
     if projector_dir is not None:

@@ -22,8 +22,7 @@ def frechet_distance_from_moments(mean_a, cov_a, mean_b, cov_b):
     cov_a, cov_b = np.atleast_2d(cov_a).astype(np.float64), np.atleast_2d(cov_b).astype(np.float64)
     if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
         raise ValueError(
-            f"Moments must match: means {mean_a.shape} vs {mean_b.shape}, "
-            f"covariances {cov_a.shape} vs {cov_b.shape}."
+            f"Moments must match: means {mean_a.shape} vs {mean_b.shape}, covariances {cov_a.shape} vs {cov_b.shape}."
         )
     sqrt_a = _psd_sqrt(cov_a)
     eigenvalues = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)

@@ -65,9 +65,7 @@ def class_swap_pairs_figure(generate_fn, noise, labels, other_labels):
     """Pairs from the same z with a different class: top row G(z, y), bottom row G(z, y')."""
     noise = np.asarray(noise, np.float32)
     labels, other_labels = np.asarray(labels, np.int32), np.asarray(other_labels, np.int32)
-    images = np.concatenate(
-        [np.asarray(generate_fn(noise, labels)), np.asarray(generate_fn(noise, other_labels))]
-    )
+    images = np.concatenate([np.asarray(generate_fn(noise, labels)), np.asarray(generate_fn(noise, other_labels))])
     return plots.image_grid_figure(
         images,
         2,

@@ -166,10 +166,7 @@ def select_anomaly_score(normal_scores, anomaly_scores_):
     Ties go to the first name in `normal_scores`' order, so the choice is
     deterministic; the test split is never looked at.
     """
-    aucs = {
-        name: anomaly_roc(normal_scores[name], anomaly_scores_[name])["roc_auc"]
-        for name in normal_scores
-    }
+    aucs = {name: anomaly_roc(normal_scores[name], anomaly_scores_[name])["roc_auc"] for name in normal_scores}
     return max(aucs, key=lambda name: aucs[name]), aucs
 
 
@@ -182,9 +179,7 @@ def anomaly_roc(normal_scores, anomaly_scores):
     """
     normal_scores, anomaly_scores = np.ravel(normal_scores), np.ravel(anomaly_scores)
     if not len(normal_scores) or not len(anomaly_scores):
-        raise ValueError(
-            f"Need normal and anomaly scores, got {len(normal_scores)} and {len(anomaly_scores)}."
-        )
+        raise ValueError(f"Need normal and anomaly scores, got {len(normal_scores)} and {len(anomaly_scores)}.")
     labels = np.concatenate([np.zeros(len(normal_scores)), np.ones(len(anomaly_scores))])
     scores = np.concatenate([normal_scores, anomaly_scores])
     fpr, tpr, _ = sk_metrics.roc_curve(labels, scores)
@@ -201,9 +196,7 @@ def anomaly_roc(normal_scores, anomaly_scores):
 # Real vs reconstructed.
 
 
-def build_real_vs_reconstructed_classifier(
-    image_shape=(96, 96, 3), seed=None, name="real_vs_reconstructed"
-):
+def build_real_vs_reconstructed_classifier(image_shape=(96, 96, 3), seed=None, name="real_vs_reconstructed"):
     """A small CNN: images in [0, 1] -> one logit (real = 1, reconstructed = 0).
 
     Three stride-2 3x3 convolutions (16, 32, 64, ReLU), global average pooling
@@ -218,8 +211,13 @@ def build_real_vs_reconstructed_classifier(
     x = inputs
     for i, filters in enumerate((16, 32, 64), start=1):
         x = keras.layers.Conv2D(
-            filters, 3, strides=2, padding="same", activation="relu",
-            kernel_initializer=init(i), name=f"conv{i}",
+            filters,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            kernel_initializer=init(i),
+            name=f"conv{i}",
         )(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     logits = keras.layers.Dense(1, kernel_initializer=init(0), name="logit")(x)
@@ -241,9 +239,7 @@ def fit_threshold(scores, labels):
     return float(candidates[best[np.argmin(np.abs(candidates[best]))]])
 
 
-def real_vs_reconstructed(
-    real, reconstructed, test_fraction=0.3, epochs=10, batch_size=32, learning_rate=1e-3, seed=0
-):
+def real_vs_reconstructed(real, reconstructed, test_fraction=0.3, epochs=10, batch_size=32, learning_rate=1e-3, seed=0):
     """Train a small CNN to tell real from reconstructed images; score it on a held-out split.
 
     The split is by *pair*: an image and its own reconstruction always land on
@@ -384,9 +380,7 @@ def evaluate_vae(
     results["anomaly_roc_num_anomaly"] = roc["num_anomaly"]
 
     if classifier_epochs > 0 and len(anomaly) >= 4:
-        experiment = real_vs_reconstructed(
-            anomaly, anomaly_reconstructions, epochs=classifier_epochs, seed=seed
-        )
+        experiment = real_vs_reconstructed(anomaly, anomaly_reconstructions, epochs=classifier_epochs, seed=seed)
         results.update({f"real_vs_reconstructed_{k}": v for k, v in experiment.items()})
     return results, {"roc": roc, "score": chosen}
 

@@ -51,7 +51,12 @@ def confusion_matrix_figure(confusion, class_names=None, title=None):
     for i in range(n):
         for j in range(n):
             axis.text(
-                j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
+                j,
+                i,
+                str(confusion[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
                 color="white" if normalised[i, j] > 0.5 else "black",
             )
     axis.set_xticks(range(n), class_names, rotation=45 if n > 10 else 0)

@@ -31,7 +31,5 @@ def generate_samples(generate_fn, num_samples, latent_dim, num_classes=None, bat
 
 def evaluate_generator(generate_fn, judge, latent_dim, num_classes=None, num_samples=10000, seed=0):
     """`judge.score` of `num_samples` fresh samples (class-balanced when conditional)."""
-    images, labels = generate_samples(
-        generate_fn, num_samples, latent_dim, num_classes=num_classes, seed=seed
-    )
+    images, labels = generate_samples(generate_fn, num_samples, latent_dim, num_classes=num_classes, seed=seed)
     return judge.score(images, labels)

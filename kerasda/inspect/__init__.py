@@ -16,7 +16,18 @@ from kerasda.inspect.model_access import (
 from kerasda.inspect.saliency import class_gradients, mass_inside, saliency_maps
 
 __all__ = [
-    "Classifier", "TargetedAttack", "VisualisationConfig", "class_gradients", "class_visualisation",
-    "digits_tower_from_export", "fgsm", "from_keras", "from_saved_model", "load_classifier", "mass_inside",
-    "robustness_curve", "saliency_maps", "targeted_attack",
+    "Classifier",
+    "TargetedAttack",
+    "VisualisationConfig",
+    "class_gradients",
+    "class_visualisation",
+    "digits_tower_from_export",
+    "fgsm",
+    "from_keras",
+    "from_saved_model",
+    "load_classifier",
+    "mass_inside",
+    "robustness_curve",
+    "saliency_maps",
+    "targeted_attack",
 ]

@@ -121,9 +121,7 @@ def _fgsm_fn(classifier, steps):
                 tape.watch(x)
                 scores = classifier.scores(x)
                 # CE on log-softmax of the scores: the same for logits and log-probabilities.
-                loss = tf.reduce_sum(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=scores)
-                )
+                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=scores))
             x = x + alpha * tf.sign(tape.gradient(loss, x))
             x = tf.clip_by_value(tf.clip_by_value(x, x0 - eps, x0 + eps), low, high)
         return x
@@ -135,10 +133,12 @@ def _run_fgsm(attack, classifier, images, labels, epsilon, steps, step_size, bat
     scale = _range_scale(classifier)[2]
     eps = tf.constant(epsilon * scale, tf.float32)
     alpha = tf.constant((step_size if step_size is not None else epsilon / steps) * scale, tf.float32)
-    return np.concatenate([
-        attack(tf.constant(images[i : i + batch_size]), tf.constant(labels[i : i + batch_size]), eps, alpha).numpy()
-        for i in range(0, len(images), batch_size)
-    ])
+    return np.concatenate(
+        [
+            attack(tf.constant(images[i : i + batch_size]), tf.constant(labels[i : i + batch_size]), eps, alpha).numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def fgsm(classifier, images, labels, epsilon, steps=1, step_size=None, batch_size=256):
@@ -153,7 +153,9 @@ def fgsm(classifier, images, labels, epsilon, steps=1, step_size=None, batch_siz
         raise ValueError(f"epsilon must be >= 0 and steps >= 1, got {epsilon}, {steps}.")
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels, np.int64)
-    return _run_fgsm(_fgsm_fn(classifier, int(steps)), classifier, images, labels, float(epsilon), int(steps), step_size, batch_size)
+    return _run_fgsm(
+        _fgsm_fn(classifier, int(steps)), classifier, images, labels, float(epsilon), int(steps), step_size, batch_size
+    )
 
 
 def robustness_curve(classifier, images, labels, epsilons, steps=1, batch_size=256):
@@ -163,9 +165,16 @@ def robustness_curve(classifier, images, labels, epsilons, steps=1, batch_size=2
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels, np.int64)
     attack = _fgsm_fn(classifier, int(steps))
-    return np.array([
-        float(np.mean(classifier.predict_classes(
-            _run_fgsm(attack, classifier, images, labels, float(eps), int(steps), None, batch_size)
-        ) == labels))
-        for eps in epsilons
-    ])
+    return np.array(
+        [
+            float(
+                np.mean(
+                    classifier.predict_classes(
+                        _run_fgsm(attack, classifier, images, labels, float(eps), int(steps), None, batch_size)
+                    )
+                    == labels
+                )
+            )
+            for eps in epsilons
+        ]
+    )

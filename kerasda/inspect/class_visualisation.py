@@ -40,7 +40,9 @@ class VisualisationConfig:
 
     def __post_init__(self):
         if self.iterations < 1 or self.learning_rate <= 0:
-            raise ValueError(f"iterations must be >= 1 and learning_rate > 0, got {self.iterations}, {self.learning_rate}.")
+            raise ValueError(
+                f"iterations must be >= 1 and learning_rate > 0, got {self.iterations}, {self.learning_rate}."
+            )
         if self.l2_weight < 0 or self.jitter < 0 or self.blur_every < 0 or self.blur_sigma < 0:
             raise ValueError("l2_weight, jitter, blur_every and blur_sigma must be >= 0.")
 

@@ -80,7 +80,9 @@ def adversarial_figure(images, adversarial, labels, targets, steps, path, value_
 def class_visualisation_figure(images_by_model, classes, path, value_range=(-1.0, 1.0), title=None):
     """One row per model, one column per class."""
     names = list(images_by_model)
-    figure, axes = plt.subplots(len(names), len(classes), figsize=(1.0 * len(classes) + 1.2, 1.1 * len(names)), squeeze=False)
+    figure, axes = plt.subplots(
+        len(names), len(classes), figsize=(1.0 * len(classes) + 1.2, 1.1 * len(names)), squeeze=False
+    )
     for row, name in enumerate(names):
         images = to_display_range(images_by_model[name], value_range)
         for col, cls in enumerate(classes):

@@ -55,13 +55,21 @@ def inspect(classifier, images, labels, config):
     shown = slice(0, config.num_figure_images)
     predicted = classifier.predict_classes(images)
     arrays = {"images": images[shown], "labels": labels[shown], "predicted": predicted[shown]}
-    metrics = {"num_images": int(len(images)), "clean_accuracy": float(np.mean(predicted == labels)),
-               "score_kind": classifier.score_kind}
+    metrics = {
+        "num_images": int(len(images)),
+        "clean_accuracy": float(np.mean(predicted == labels)),
+        "score_kind": classifier.score_kind,
+    }
     if "saliency" in config.modes:
         arrays["saliency"] = saliency.saliency_maps(classifier, images[shown], labels[shown])
         if config.smoothgrad_samples:
             arrays["smoothgrad"] = saliency.saliency_maps(
-                classifier, images[shown], labels[shown], config.smoothgrad_samples, config.noise_level, seed=config.seed
+                classifier,
+                images[shown],
+                labels[shown],
+                config.smoothgrad_samples,
+                config.noise_level,
+                seed=config.seed,
             )
     if "adversarial" in config.modes:
         targets = random_other_classes(labels, classifier.num_classes, config.seed)
@@ -70,17 +78,20 @@ def inspect(classifier, images, labels, config):
         )
         arrays.update(adversarial=attack.adversarial[shown], targets=targets[shown], attack_steps=attack.steps[shown])
         metrics["targeted_attack"] = {
-            **attack.summary(), "step_size": config.attack_step_size, "max_steps": config.attack_max_steps,
+            **attack.summary(),
+            "step_size": config.attack_step_size,
+            "max_steps": config.attack_max_steps,
             "norm_unit": "full pixel range (1.0 = black to white)",
         }
     if "class_visualisation" in config.modes:
-        vis_images, history = class_visualisation(
-            classifier, np.arange(classifier.num_classes), config.visualisation
-        )
+        vis_images, history = class_visualisation(classifier, np.arange(classifier.num_classes), config.visualisation)
         arrays["class_visualisation"] = vis_images
         metrics["class_visualisation"] = {
-            "initial_scores": history[0].tolist(), "final_scores": history[-1].tolist(),
-            "predicted_as_own_class": float(np.mean(classifier.predict_classes(vis_images) == np.arange(classifier.num_classes))),
+            "initial_scores": history[0].tolist(),
+            "final_scores": history[-1].tolist(),
+            "predicted_as_own_class": float(
+                np.mean(classifier.predict_classes(vis_images) == np.arange(classifier.num_classes))
+            ),
             **dataclasses.asdict(config.visualisation),
         }
     if "robustness" in config.modes:
@@ -101,26 +112,49 @@ def write_outputs(arrays, metrics, output_dir, name, value_range=(-1.0, 1.0)):
         if "smoothgrad" in arrays:
             maps["SmoothGrad"] = arrays["smoothgrad"]
         captions = [f"y={y} p={p}" for y, p in zip(arrays["labels"], arrays["predicted"])]
-        written.append(figures.saliency_figure(
-            arrays["images"], maps, out / "figures" / "saliency.png", value_range, captions, f"{name}: saliency of the true class"
-        ))
+        written.append(
+            figures.saliency_figure(
+                arrays["images"],
+                maps,
+                out / "figures" / "saliency.png",
+                value_range,
+                captions,
+                f"{name}: saliency of the true class",
+            )
+        )
     if "adversarial" in arrays:
-        written.append(figures.adversarial_figure(
-            arrays["images"], arrays["adversarial"], arrays["labels"], arrays["targets"], arrays["attack_steps"],
-            out / "figures" / "adversarial.png", value_range, f"{name}: targeted L2 walk",
-        ))
+        written.append(
+            figures.adversarial_figure(
+                arrays["images"],
+                arrays["adversarial"],
+                arrays["labels"],
+                arrays["targets"],
+                arrays["attack_steps"],
+                out / "figures" / "adversarial.png",
+                value_range,
+                f"{name}: targeted L2 walk",
+            )
+        )
     if "class_visualisation" in arrays:
-        written.append(figures.class_visualisation_figure(
-            {name: arrays["class_visualisation"]}, list(range(len(arrays["class_visualisation"]))),
-            out / "figures" / "class_visualisation.png", value_range,
-        ))
+        written.append(
+            figures.class_visualisation_figure(
+                {name: arrays["class_visualisation"]},
+                list(range(len(arrays["class_visualisation"]))),
+                out / "figures" / "class_visualisation.png",
+                value_range,
+            )
+        )
     if "robustness" in metrics:
         robustness = metrics["robustness"]
         curves = {key.replace("_accuracy", ""): value for key, value in robustness.items() if key.endswith("_accuracy")}
-        written.append(figures.robustness_figure(
-            np.asarray(robustness["epsilons_grey_levels"]) / 255.0, curves, out / "figures" / "robustness.png",
-            f"{name}: accuracy under FGSM",
-        ))
+        written.append(
+            figures.robustness_figure(
+                np.asarray(robustness["epsilons_grey_levels"]) / 255.0,
+                curves,
+                out / "figures" / "robustness.png",
+                f"{name}: accuracy under FGSM",
+            )
+        )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     writer = tf.summary.create_file_writer(str(out / "tensorboard"))
     with writer.as_default():

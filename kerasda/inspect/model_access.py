@@ -169,7 +169,9 @@ def digits_tower_from_export(saved_model, name="digits_tower"):
     )
 
 
-def build_flat_digits_tower(shape=(32, 32, 3), padding="same", num_classes=10, standardization=None, name="digits_tower"):
+def build_flat_digits_tower(
+    shape=(32, 32, 3), padding="same", num_classes=10, standardization=None, name="digits_tower"
+):
     """A freshly initialised digits tower with every layer at top level (a random-weights baseline)."""
     extractor = digits.build_digits_feature_extractor(shape, padding=padding)
     predictor = digits.build_digits_label_predictor(extractor.output_shape[-1], num_classes)

@@ -24,7 +24,7 @@ def layer_model(model, layer_name):
     try:
         layer = model.get_layer(layer_name)
     except ValueError as error:
-        names = [l.name for l in model.layers]
+        names = [layer.name for layer in model.layers]
         raise ValueError(f"No layer {layer_name!r} in {model.name}; layers are {names}.") from error
     output = layer.output
     if len(output.shape) > 2:
@@ -64,7 +64,9 @@ def make_svm(c, kernel="linear", seed=0):
     return sk_pipeline.make_pipeline(preprocessing.StandardScaler(), classifier)
 
 
-def svm_c_sweep(train_features, train_labels, val_features, val_labels, cs=(0.01, 0.1, 1.0, 10.0), kernel="linear", seed=0):
+def svm_c_sweep(
+    train_features, train_labels, val_features, val_labels, cs=(0.01, 0.1, 1.0, 10.0), kernel="linear", seed=0
+):
     """Fit one SVM per C on train, pick C by validation accuracy (ties: the smaller C).
 
     The test set is deliberately not an argument: `SvmSweep.test_accuracy` scores
@@ -123,9 +125,13 @@ def train_head(feature_model, num_classes, train, validation, config):
         metrics=["accuracy"],
     )
     history = model.fit(
-        np.asarray(train[0], np.float32), np.asarray(train[1]),
+        np.asarray(train[0], np.float32),
+        np.asarray(train[1]),
         validation_data=(np.asarray(validation[0], np.float32), np.asarray(validation[1])),
-        epochs=config.epochs, batch_size=config.batch_size, verbose=0, shuffle=True,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        verbose=0,
+        shuffle=True,
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 
@@ -144,8 +150,16 @@ def train_val_split(num, validation_fraction, seed=0):
     return order[n_val:], order[:n_val]
 
 
-def load_transfer_splits(domain_spec, image_size, num_train=2000, num_test=2000, validation_fraction=0.2,
-                         center_crop=1.0, seed=0, data_dir=None):
+def load_transfer_splits(
+    domain_spec,
+    image_size,
+    num_train=2000,
+    num_test=2000,
+    validation_fraction=0.2,
+    center_crop=1.0,
+    seed=0,
+    data_dir=None,
+):
     """(domain, train, validation, test) for a transfer task, images float in [-1, 1].
 
     Seeded subsets of the domain's train (then split into train/validation)
@@ -250,8 +264,13 @@ def transfer_study(backbone_factory, num_classes, train, validation, test, confi
     backbone = backbone_factory()
     layer = config.layer or default_feature_layer(backbone)
     features_of = layer_model(backbone, layer)
-    result = {"layer": layer, "feature_dim": int(features_of.output_shape[-1]),
-              "num_train": int(len(train[1])), "num_validation": int(len(validation[1])), "num_test": int(len(test[1]))}
+    result = {
+        "layer": layer,
+        "feature_dim": int(features_of.output_shape[-1]),
+        "num_train": int(len(train[1])),
+        "num_validation": int(len(validation[1])),
+        "num_test": int(len(test[1])),
+    }
     if "svm" in config.modes:
         f_train, f_val, f_test = (extract_features(features_of, split[0]) for split in (train, validation, test))
         sweep = svm_c_sweep(f_train, train[1], f_val, validation[1], config.svm_cs, config.svm_kernel, config.seed)

@@ -40,9 +40,7 @@ class ResidualBlock(layers.Layer):
         if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}.")
         if not 0.0 <= batch_norm_momentum < 1.0:
-            raise ValueError(
-                f"batch_norm_momentum must be in [0, 1), got {batch_norm_momentum}."
-            )
+            raise ValueError(f"batch_norm_momentum must be in [0, 1), got {batch_norm_momentum}.")
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.batch_norm_momentum = float(batch_norm_momentum)

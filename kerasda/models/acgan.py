@@ -71,8 +71,7 @@ class ACGAN(keras.Model):
         classes = discriminator.outputs[1].shape[-1]
         if classes != int(num_classes):
             raise ValueError(
-                f"The ACGAN discriminator's class head has {classes} outputs but "
-                f"num_classes={num_classes}."
+                f"The ACGAN discriminator's class head has {classes} outputs but num_classes={num_classes}."
             )
         self.generator = generator
         self.discriminator = discriminator
@@ -132,9 +131,7 @@ class ACGAN(keras.Model):
 
     def sample_labels(self, batch_size):
         """Uniform labels in [0, num_classes), from the model's seed."""
-        return keras.random.randint(
-            (batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32"
-        )
+        return keras.random.randint((batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32")
 
     def generate(self, noise, labels=None, training=False):
         """G(z, c): images in [-1, 1]; `labels` are ints [B] (required)."""
@@ -156,8 +153,13 @@ class ACGAN(keras.Model):
             real_logits, real_class_logits = self.discriminator(real_images, training=True)
             fake_logits, fake_class_logits = self.discriminator(fake_images, training=True)
             d_loss = losses.acgan_discriminator_loss(
-                real_logits, fake_logits, real_class_logits, fake_class_logits,
-                labels, labels, self.label_smoothing,
+                real_logits,
+                fake_logits,
+                real_class_logits,
+                fake_class_logits,
+                labels,
+                labels,
+                self.label_smoothing,
             )
         descend(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
         return self._record_discriminator(
@@ -189,20 +191,20 @@ class ACGAN(keras.Model):
         real_logits, real_class_logits = self.discriminator(real_images, training=False)
         fake_logits, fake_class_logits = self.discriminator(fake_images, training=False)
         d_loss = losses.acgan_discriminator_loss(
-            real_logits, fake_logits, real_class_logits, fake_class_logits,
-            labels, labels, self.label_smoothing,
+            real_logits,
+            fake_logits,
+            real_class_logits,
+            fake_class_logits,
+            labels,
+            labels,
+            self.label_smoothing,
         )
-        g_loss = losses.acgan_generator_loss(
-            fake_logits, fake_class_logits, labels, self.adversarial_generator_loss
-        )
-        self._record_discriminator(
-            d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits
-        )
+        g_loss = losses.acgan_generator_loss(fake_logits, fake_class_logits, labels, self.adversarial_generator_loss)
+        self._record_discriminator(d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits)
         self._record_generator(g_loss, labels, fake_class_logits)
         return {m.name: m.result() for m in self.metrics}
 
-    def _record_discriminator(self, d_loss, labels, real_logits, fake_logits,
-                              real_class_logits, fake_class_logits):
+    def _record_discriminator(self, d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits):
         d_class_loss = 0.5 * (
             losses.sparse_classification_loss(labels, real_class_logits)
             + losses.sparse_classification_loss(labels, fake_class_logits)

@@ -60,8 +60,7 @@ class ADDA(keras.Model):
         >>> logits = adda.classifier(target_images)
     """
 
-    def __init__(self, source_encoder, source_classifier, target_encoder=None,
-                 discriminator=None, **kwargs):
+    def __init__(self, source_encoder, source_classifier, target_encoder=None, discriminator=None, **kwargs):
         super().__init__(**kwargs)
         feature_dim = source_encoder.output.shape[-1]
         if source_classifier.input.shape[-1] != feature_dim:
@@ -76,16 +75,12 @@ class ADDA(keras.Model):
             ("output", target_encoder.output_shape, source_encoder.output_shape),
         ):
             if tuple(shape) != tuple(expected):
-                raise ValueError(
-                    f"target_encoder {name} shape {shape} differs from the source encoder's "
-                    f"{expected}."
-                )
+                raise ValueError(f"target_encoder {name} shape {shape} differs from the source encoder's {expected}.")
         if discriminator is None:
             discriminator = build_discriminator(feature_dim)
         if discriminator.input.shape[-1] != feature_dim:
             raise ValueError(
-                f"discriminator takes {discriminator.input.shape[-1]} features but the "
-                f"encoders give {feature_dim}."
+                f"discriminator takes {discriminator.input.shape[-1]} features but the encoders give {feature_dim}."
             )
         # Stage 2 never moves what stage 1 learned: the source features are the goal.
         source_encoder.trainable = False
@@ -99,7 +94,8 @@ class ADDA(keras.Model):
         self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
         self.encoder_loss_tracker = keras.metrics.Mean(name="encoder_loss")
         self.discriminator_accuracy = keras.metrics.BinaryAccuracy(
-            name="discriminator_accuracy", threshold=0.0  # on logits
+            name="discriminator_accuracy",
+            threshold=0.0,  # on logits
         )
         self.discriminator_optimizer = None
         self.target_encoder_optimizer = None
@@ -127,12 +123,8 @@ class ADDA(keras.Model):
 
     def get_compile_config(self):
         return {
-            "discriminator_optimizer": keras.saving.serialize_keras_object(
-                self.discriminator_optimizer
-            ),
-            "target_encoder_optimizer": keras.saving.serialize_keras_object(
-                self.target_encoder_optimizer
-            ),
+            "discriminator_optimizer": keras.saving.serialize_keras_object(self.discriminator_optimizer),
+            "target_encoder_optimizer": keras.saving.serialize_keras_object(self.target_encoder_optimizer),
         }
 
     def compile_from_config(self, config):
@@ -141,8 +133,7 @@ class ADDA(keras.Model):
 
     @property
     def metrics(self):
-        return [self.discriminator_loss_tracker, self.encoder_loss_tracker,
-                self.discriminator_accuracy]
+        return [self.discriminator_loss_tracker, self.encoder_loss_tracker, self.discriminator_accuracy]
 
     @staticmethod
     def _unpack(data):
@@ -165,20 +156,16 @@ class ADDA(keras.Model):
             source_logits = self.discriminator(source_features, training=True)
             target_logits = self.discriminator(target_features, training=True)
             discriminator_loss = losses.discriminator_loss(source_logits, target_logits)
-        descend(tape, discriminator_loss, self.discriminator.trainable_variables,
-                self.discriminator_optimizer)
+        descend(tape, discriminator_loss, self.discriminator.trainable_variables, self.discriminator_optimizer)
 
         # 2. Target encoder step, labels inverted: target features should pass as source.
         with tf.GradientTape() as tape:
             target_features = self.target_encoder(target_images, training=True)
             fooled_logits = self.discriminator(target_features, training=True)
             encoder_loss = losses.generator_loss_non_saturating(fooled_logits)
-        descend(tape, encoder_loss, self.target_encoder.trainable_variables,
-                self.target_encoder_optimizer)
+        descend(tape, encoder_loss, self.target_encoder.trainable_variables, self.target_encoder_optimizer)
 
-        return self._update_trackers(
-            discriminator_loss, encoder_loss, source_logits, target_logits
-        )
+        return self._update_trackers(discriminator_loss, encoder_loss, source_logits, target_logits)
 
     def test_step(self, data):
         """The same losses as `train_step` in inference mode, with no updates."""
@@ -189,9 +176,7 @@ class ADDA(keras.Model):
         target_logits = self.discriminator(target_features, training=False)
         discriminator_loss = losses.discriminator_loss(source_logits, target_logits)
         encoder_loss = losses.generator_loss_non_saturating(target_logits)
-        return self._update_trackers(
-            discriminator_loss, encoder_loss, source_logits, target_logits
-        )
+        return self._update_trackers(discriminator_loss, encoder_loss, source_logits, target_logits)
 
     def _update_trackers(self, discriminator_loss, encoder_loss, source_logits, target_logits):
         self.discriminator_loss_tracker.update_state(discriminator_loss)
@@ -206,18 +191,14 @@ class ADDA(keras.Model):
 
     def call(self, images, training=False):
         """Class logits of target-domain `images` (the adapted classifier)."""
-        return self.source_classifier(
-            self.target_encoder(images, training=training), training=training
-        )
+        return self.source_classifier(self.target_encoder(images, training=training), training=training)
 
     @property
     def classifier(self):
         """The adapted model, a functional keras.Model:
         images -> source_classifier(target_encoder(images))."""
         if self._classifier is None:
-            self._classifier = compose_classifier(
-                self.target_encoder, self.source_classifier, name="adda_classifier"
-            )
+            self._classifier = compose_classifier(self.target_encoder, self.source_classifier, name="adda_classifier")
         return self._classifier
 
     def embed(self, images, encoder="target", batch_size=512):

@@ -14,8 +14,9 @@ from kerasda.networks import digits, gan, vae
 GAN_MODELS = ("dcgan", "cgan", "acgan")
 
 
-def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                      padding="same", batch_norm=False, **kwargs):
+def build_digits_dann(
+    input_shape=(32, 32, 3), num_classes=10, input_standardization=None, padding="same", batch_norm=False, **kwargs
+):
     """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
 
     `input_standardization`, `padding` and `batch_norm` go to
@@ -25,9 +26,7 @@ def build_digits_dann(input_shape=(32, 32, 3), num_classes=10, input_standardiza
     feature_extractor = digits.build_feature_extractor(
         input_shape, input_standardization, padding, batch_norm=batch_norm
     )
-    label_predictor = digits.build_digits_label_predictor(
-        feature_extractor.output.shape[-1], num_classes
-    )
+    label_predictor = digits.build_digits_label_predictor(feature_extractor.output.shape[-1], num_classes)
     return DANN(feature_extractor, label_predictor, **kwargs)
 
 
@@ -70,9 +69,7 @@ def build_gan(
         discriminator = gan.build_conditional_discriminator(num_classes, ndf, image_shape, init)
     else:
         discriminator = gan.build_discriminator(ndf, image_shape, init)
-    return CGAN(
-        generator, discriminator, num_classes, condition_discriminator=condition_discriminator, seed=seed
-    )
+    return CGAN(generator, discriminator, num_classes, condition_discriminator=condition_discriminator, seed=seed)
 
 
 def build_vae(

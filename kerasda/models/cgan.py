@@ -66,9 +66,7 @@ class CGAN(DCGAN):
 
     def sample_labels(self, batch_size):
         """Uniform labels in [0, num_classes), from the model's seed."""
-        return keras.random.randint(
-            (batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32"
-        )
+        return keras.random.randint((batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32")
 
     def generate(self, noise, labels=None, training=False):
         """G(z, y): images in [-1, 1]; `labels` are ints [B] (required)."""
@@ -86,10 +84,7 @@ class CGAN(DCGAN):
 
     def _unpack(self, data):
         if not isinstance(data, (tuple, list)) or len(data) < 2:
-            raise ValueError(
-                f"{type(self).__name__} trains on (images, labels) batches; got a batch "
-                "without labels."
-            )
+            raise ValueError(f"{type(self).__name__} trains on (images, labels) batches; got a batch without labels.")
         return data[0], ops.cast(data[1], "int32")
 
     def _generator_inputs(self, noise, labels):

@@ -59,14 +59,23 @@ class DANN(keras.Model):
         >>> logits = dann.classifier(images)
     """
 
-    def __init__(self, feature_extractor, label_predictor, domain_classifier=None, *,
-                 use_gradient_reversal=True, lambda_schedule="paper", gamma=10.0,
-                 lambda_max=1.0, total_steps=10_000, target_entropy_weight=0.0, **kwargs):
+    def __init__(
+        self,
+        feature_extractor,
+        label_predictor,
+        domain_classifier=None,
+        *,
+        use_gradient_reversal=True,
+        lambda_schedule="paper",
+        gamma=10.0,
+        lambda_max=1.0,
+        total_steps=10_000,
+        target_entropy_weight=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if lambda_schedule not in LAMBDA_SCHEDULES:
-            raise ValueError(
-                f"lambda_schedule must be one of {LAMBDA_SCHEDULES}, got {lambda_schedule!r}."
-            )
+            raise ValueError(f"lambda_schedule must be one of {LAMBDA_SCHEDULES}, got {lambda_schedule!r}.")
         self.feature_extractor = feature_extractor
         self.label_predictor = label_predictor
         if domain_classifier is None:
@@ -82,10 +91,7 @@ class DANN(keras.Model):
                 f"use_gradient_reversal=True; found {len(reversal_layers)}."
             )
         if not use_gradient_reversal and reversal_layers:
-            raise ValueError(
-                "use_gradient_reversal=False but domain_classifier contains a "
-                "GradientReversal layer."
-            )
+            raise ValueError("use_gradient_reversal=False but domain_classifier contains a GradientReversal layer.")
         self.gradient_reversal = reversal_layers[0] if reversal_layers else None
         self.use_gradient_reversal = bool(use_gradient_reversal)
         self.lambda_schedule = lambda_schedule
@@ -108,7 +114,8 @@ class DANN(keras.Model):
         self.label_accuracy = keras.metrics.SparseCategoricalAccuracy(name="label_accuracy")
         self.domain_loss_tracker = keras.metrics.Mean(name="domain_loss")
         self.domain_accuracy = keras.metrics.BinaryAccuracy(
-            name="domain_accuracy", threshold=0.0  # on logits
+            name="domain_accuracy",
+            threshold=0.0,  # on logits
         )
         self.lambda_tracker = keras.metrics.Mean(name="lambda")
         self.target_entropy_tracker = keras.metrics.Mean(name="target_entropy")
@@ -150,9 +157,7 @@ class DANN(keras.Model):
         if self.gradient_reversal is None:
             return
         if self.lambda_schedule != "external":
-            self.gradient_reversal.lambda_.assign(
-                self.adaptation_schedule(self.optimizer.iterations)
-            )
+            self.gradient_reversal.lambda_.assign(self.adaptation_schedule(self.optimizer.iterations))
 
     def _forward(self, data, training):
         (source_images, source_labels), target_images = data
@@ -162,16 +167,12 @@ class DANN(keras.Model):
         class_logits = self.label_predictor(features[:num_source], training=training)
         target_entropy = tf.constant(0.0)
         if self.target_entropy_weight > 0:
-            target_entropy = losses.conditional_entropy(
-                self.label_predictor(features[num_source:], training=training)
-            )
+            target_entropy = losses.conditional_entropy(self.label_predictor(features[num_source:], training=training))
         domain_logits = self.domain_classifier(features, training=training)
         source_domain_logits = domain_logits[:num_source]
         target_domain_logits = domain_logits[num_source:]
         label_loss = losses.sparse_classification_loss(source_labels, class_logits)
-        domain_loss = losses.domain_classification_loss(
-            source_domain_logits, target_domain_logits
-        )
+        domain_loss = losses.domain_classification_loss(source_domain_logits, target_domain_logits)
         return {
             "source_labels": source_labels,
             "class_logits": class_logits,
@@ -213,9 +214,7 @@ class DANN(keras.Model):
 
     def call(self, images, training=False):
         """Class logits of `images` (the adapted classifier)."""
-        return self.label_predictor(
-            self.feature_extractor(images, training=training), training=training
-        )
+        return self.label_predictor(self.feature_extractor(images, training=training), training=training)
 
     @property
     def classifier(self):

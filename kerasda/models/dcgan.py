@@ -206,9 +206,7 @@ class DCGAN(keras.Model):
         def generate(noise):
             return {"images": self.generator(noise, training=False)}
 
-        endpoint = export.Endpoint(
-            generate, (tf.TensorSpec([None, self.latent_dim], tf.float32, name="noise"),)
-        )
+        endpoint = export.Endpoint(generate, (tf.TensorSpec([None, self.latent_dim], tf.float32, name="noise"),))
         return {"generate": endpoint, "serving_default": endpoint}
 
     def get_config(self):

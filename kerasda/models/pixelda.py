@@ -101,10 +101,7 @@ class PixelDA(keras.Model):
         self.task_classifier = task_classifier
         generated_shape = tuple(self.generator.output.shape[1:])
         if generated_shape != hparams.image_shape:
-            raise ValueError(
-                f"The generator makes {generated_shape} images but image_shape is "
-                f"{hparams.image_shape}."
-            )
+            raise ValueError(f"The generator makes {generated_shape} images but image_shape is {hparams.image_shape}.")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
         # D/T step.
@@ -113,7 +110,8 @@ class PixelDA(keras.Model):
         self.source_task_loss_tracker = keras.metrics.Mean(name="source_task_loss")
         self.generated_task_loss_tracker = keras.metrics.Mean(name="generated_task_loss")
         self.discriminator_accuracy = keras.metrics.BinaryAccuracy(
-            name="discriminator_accuracy", threshold=0.0  # on logits
+            name="discriminator_accuracy",
+            threshold=0.0,  # on logits
         )
         self.source_accuracy = keras.metrics.SparseCategoricalAccuracy(name="source_accuracy")
         self.generated_accuracy = keras.metrics.SparseCategoricalAccuracy(name="generated_accuracy")
@@ -179,9 +177,7 @@ class PixelDA(keras.Model):
     # ------------------------------------------------------------ public API
     def sample_noise(self, batch_size):
         """[batch_size, noise_dim] noise, uniform in [-1, 1], from the model's seed."""
-        return distribute.uniform(
-            (batch_size, self.hparams.noise_dim), -1.0, 1.0, self.seed_generator
-        )
+        return distribute.uniform((batch_size, self.hparams.noise_dim), -1.0, 1.0, self.seed_generator)
 
     def adapt(self, images, noise=None, training=False):
         """Source-domain images in [-1, 1] -> target-style images in [-1, 1].
@@ -214,9 +210,7 @@ class PixelDA(keras.Model):
         return self.adapt(inputs, training=training)
 
     # ---------------------------------------------------------------- losses
-    def discriminator_step_losses(
-        self, source_images, source_labels, target_images, generated_images, training
-    ):
+    def discriminator_step_losses(self, source_images, source_labels, target_images, generated_images, training):
         """D/T-step objective: (total, its terms), and D's and T's outputs for the trackers."""
         h = self.hparams
         real_logits = self.discriminator(target_images, training=training)
@@ -248,9 +242,7 @@ class PixelDA(keras.Model):
         h = self.hparams
         fake_logits = self.discriminator(generated_images, training=training)
         style_transfer_loss = losses.generator_loss_non_saturating(fake_logits)
-        content_loss = losses.content_similarity_loss(
-            source_images, generated_images, h.foreground_threshold
-        )
+        content_loss = losses.content_similarity_loss(source_images, generated_images, h.foreground_threshold)
         generated_logits = self.task_classifier(generated_images, training=training)
         g_task_loss = losses.sparse_classification_loss(source_labels, generated_logits)
         total = (
@@ -291,15 +283,11 @@ class PixelDA(keras.Model):
             generated_images = self.generator([source_images, noise], training=True)
 
         # 1. D/T step: G's output is data here.
-        d_total, d_terms = self.discriminator_step(
-            source_images, source_labels, target_images, generated_images
-        )
+        d_total, d_terms = self.discriminator_step(source_images, source_labels, target_images, generated_images)
 
         # 2. G step, against the D and T just updated, through the same forward pass.
         with g_tape:
-            g_total, g_terms = self.generator_step_losses(
-                source_images, source_labels, generated_images, training=True
-            )
+            g_total, g_terms = self.generator_step_losses(source_images, source_labels, generated_images, training=True)
         descend(g_tape, g_total, self.generator.trainable_variables, self.g_optimizer)
 
         self._update_trackers(source_labels, d_total, d_terms, g_total, g_terms)
@@ -315,15 +303,11 @@ class PixelDA(keras.Model):
         d_total, d_terms = self.discriminator_step_losses(
             source_images, source_labels, target_images, generated_images, training=False
         )
-        g_total, g_terms = self.generator_step_losses(
-            source_images, source_labels, generated_images, training=False
-        )
+        g_total, g_terms = self.generator_step_losses(source_images, source_labels, generated_images, training=False)
         self._update_trackers(source_labels, d_total, d_terms, g_total, g_terms)
         reported = self.discriminator_step_metrics + self.generator_step_metrics
         if target_labels is not None:
-            self.target_accuracy.update_state(
-                target_labels, self.task_classifier(target_images, training=False)
-            )
+            self.target_accuracy.update_state(target_labels, self.task_classifier(target_images, training=False))
             reported.append(self.target_accuracy)
         return {m.name: m.result() for m in reported}
 

@@ -86,14 +86,9 @@ class PixelDAConfig:
         if self.generator_blocks < 0:
             raise ValueError(f"generator_blocks must be >= 0, got {self.generator_blocks}.")
         if self.classifier not in CLASSIFIER_KINDS:
-            raise ValueError(
-                f"classifier must be one of {CLASSIFIER_KINDS}, got {self.classifier!r}."
-            )
+            raise ValueError(f"classifier must be one of {CLASSIFIER_KINDS}, got {self.classifier!r}.")
         if not 0.0 <= self.discriminator_dropout_rate < 1.0:
-            raise ValueError(
-                "discriminator_dropout_rate must be in [0, 1), got "
-                f"{self.discriminator_dropout_rate}."
-            )
+            raise ValueError(f"discriminator_dropout_rate must be in [0, 1), got {self.discriminator_dropout_rate}.")
         for name in (
             "discriminator_noise_stddev",
             "domain_loss_weight",
@@ -109,17 +104,13 @@ class PixelDAConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
         if not 0.0 <= self.batch_norm_momentum < 1.0:
-            raise ValueError(
-                f"batch_norm_momentum must be in [0, 1), got {self.batch_norm_momentum}."
-            )
+            raise ValueError(f"batch_norm_momentum must be in [0, 1), got {self.batch_norm_momentum}.")
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise ValueError(f"adam_beta1 must be in [0, 1), got {self.adam_beta1}.")
         if not 0.0 < self.lr_decay_rate <= 1.0:
             raise ValueError(f"lr_decay_rate must be in (0, 1], got {self.lr_decay_rate}.")
         if not -1.0 <= self.foreground_threshold < 1.0:
-            raise ValueError(
-                f"foreground_threshold must be in [-1, 1), got {self.foreground_threshold}."
-            )
+            raise ValueError(f"foreground_threshold must be in [-1, 1), got {self.foreground_threshold}.")
 
 
 def make_optimizer(hparams, name=None):
@@ -135,6 +126,4 @@ def make_optimizer(hparams, name=None):
         decay_rate=hparams.lr_decay_rate,
         staircase=True,
     )
-    return keras.optimizers.Adam(
-        schedule, beta_1=hparams.adam_beta1, clipnorm=hparams.clip_norm, name=name
-    )
+    return keras.optimizers.Adam(schedule, beta_1=hparams.adam_beta1, clipnorm=hparams.clip_norm, name=name)

@@ -57,10 +57,7 @@ def deserialize(config, keys):
 def check_gan_compile_arguments(generator_loss, label_smoothing):
     """ValueError unless `generator_loss` names a `losses.GENERATOR_LOSSES` entry and 0 <= smoothing < 1."""
     if generator_loss not in losses.GENERATOR_LOSSES:
-        raise ValueError(
-            f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
-            f"got {generator_loss!r}."
-        )
+        raise ValueError(f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {generator_loss!r}.")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
 
@@ -71,8 +68,11 @@ def conditional_generate_endpoints(generator, latent_dim):
     def generate(noise, labels):
         return {"images": generator([noise, tf.cast(labels, tf.int32)], training=False)}
 
-    endpoint = export.Endpoint(generate, (
-        tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
-        tf.TensorSpec([None], tf.int64, name="labels"),
-    ))
+    endpoint = export.Endpoint(
+        generate,
+        (
+            tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
+            tf.TensorSpec([None], tf.int64, name="labels"),
+        ),
+    )
     return {"generate": endpoint, "serving_default": endpoint}

@@ -66,9 +66,7 @@ class VAE(keras.Model):
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}.")
         if kl_warmup_steps < 0 or free_bits < 0:
-            raise ValueError(
-                f"kl_warmup_steps and free_bits must be >= 0, got {kl_warmup_steps}, {free_bits}."
-            )
+            raise ValueError(f"kl_warmup_steps and free_bits must be >= 0, got {kl_warmup_steps}, {free_bits}.")
         self.kl_warmup_steps = int(kl_warmup_steps)
         self.free_bits = float(free_bits)
         if reconstruction_loss not in losses.RECONSTRUCTION_LOSSES:
@@ -130,9 +128,7 @@ class VAE(keras.Model):
 
     def sample_prior(self, num_samples):
         """Decode `num_samples` latent codes drawn from the prior N(0, I)."""
-        latent = keras.random.normal(
-            (num_samples, self.latent_dim), seed=self.sampling.seed_generator
-        )
+        latent = keras.random.normal((num_samples, self.latent_dim), seed=self.sampling.seed_generator)
         return self.decode(latent)
 
     def call(self, images, training=False):
@@ -157,9 +153,7 @@ class VAE(keras.Model):
         latent = self.sampling([mean, log_variance])
         reconstructions = self.decoder(latent, training=training)
         reconstruction_loss = tf.reduce_mean(self.reconstruction_loss_fn(images, reconstructions))
-        kl_per_dim = tf.reduce_mean(
-            -0.5 * (1.0 + log_variance - tf.square(mean) - tf.exp(log_variance)), axis=0
-        )
+        kl_per_dim = tf.reduce_mean(-0.5 * (1.0 + log_variance - tf.square(mean) - tf.exp(log_variance)), axis=0)
         kl_loss = tf.reduce_sum(kl_per_dim)
         if training:
             kl_term = tf.reduce_sum(tf.maximum(kl_per_dim, self.free_bits)) if self.free_bits else kl_loss

@@ -26,8 +26,7 @@ def build_discriminator(feature_dim, hidden_units=500, name="discriminator"):
     return keras.Model(inputs, logits, name=name)
 
 
-def build_source_networks(input_shape=(32, 32, 3), num_classes=10, input_standardization=None,
-                          padding="same"):
+def build_source_networks(input_shape=(32, 32, 3), num_classes=10, input_standardization=None, padding="same"):
     """The digits tower split as ADDA needs it: (source_encoder, source_classifier).
 
     The encoder is DANN's feature extractor (same `input_standardization` and

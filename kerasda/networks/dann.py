@@ -10,8 +10,7 @@ from keras import layers
 from kerasda.layers.gradient_reversal import GradientReversal
 
 
-def build_domain_classifier(feature_dim, hidden_units=100, use_gradient_reversal=True,
-                            name="domain_classifier"):
+def build_domain_classifier(feature_dim, hidden_units=100, use_gradient_reversal=True, name="domain_classifier"):
     """features -> [gradient reversal] -> fc100 ReLU -> fc1 domain logit.
 
     Args:

@@ -16,8 +16,7 @@ PADDINGS = ("same", "valid")
 INPUT_STANDARDIZATIONS = (None, "image", "channel")
 
 
-def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same",
-                                   name="feature_extractor", batch_norm=False):
+def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same", name="feature_extractor", batch_norm=False):
     """Convolutional part of the digits tower: images -> flat features.
 
     Args:
@@ -65,16 +64,13 @@ def build_digits_classifier(input_shape=(32, 32, 3), num_classes=10, name="task_
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
     feature_extractor = build_digits_feature_extractor(input_shape)
-    label_predictor = build_digits_label_predictor(
-        feature_extractor.output.shape[-1], num_classes
-    )
+    label_predictor = build_digits_label_predictor(feature_extractor.output.shape[-1], num_classes)
     inputs = keras.Input(shape=input_shape, name="images")
     logits = label_predictor(feature_extractor(inputs))
     return keras.Model(inputs, logits, name=name)
 
 
-def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
-                            padding="same", batch_norm=False):
+def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None, padding="same", batch_norm=False):
     """The digits feature extractor, optionally behind `PerImageStandardization`.
 
     This is the feature extractor of DANN and the encoder of ADDA.
@@ -88,14 +84,11 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
     """
     if input_standardization not in INPUT_STANDARDIZATIONS:
         raise ValueError(
-            f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
-            f"got {input_standardization!r}."
+            f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, got {input_standardization!r}."
         )
     extractor = build_digits_feature_extractor(input_shape, padding, batch_norm=batch_norm)
     if input_standardization is None:
         return extractor
     inputs = keras.Input(shape=input_shape, name="images")
-    standardized = PerImageStandardization(
-        over=input_standardization, name="input_standardization"
-    )(inputs)
+    standardized = PerImageStandardization(over=input_standardization, name="input_standardization")(inputs)
     return keras.Model(inputs, extractor(standardized), name="standardized_feature_extractor")

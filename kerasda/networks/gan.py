@@ -54,8 +54,7 @@ def _num_doublings(image_shape):
     doublings = math.log2(height / _BASE_RESOLUTION) if height else -1
     if height != width or doublings < 1 or doublings != int(doublings):
         raise ValueError(
-            "image_shape must be square with a power-of-two side >= 8 (e.g. (32, 32, 1)), "
-            f"got {image_shape}."
+            f"image_shape must be square with a power-of-two side >= 8 (e.g. (32, 32, 1)), got {image_shape}."
         )
     if channels < 1:
         raise ValueError(f"image_shape needs at least one channel, got {image_shape}.")
@@ -114,9 +113,7 @@ def build_generator(
     if num_classes is not None:
         labels = keras.Input(shape=(), dtype="int32", name="labels")
         inputs.append(labels)
-        x = layers.Concatenate(name="noise_and_label")(
-            [noise, _one_hot(labels, num_classes, "label_one_hot")]
-        )
+        x = layers.Concatenate(name="noise_and_label")([noise, _one_hot(labels, num_classes, "label_one_hot")])
     # z as a 1x1 feature map; a 4x4 "valid" transposed conv projects it to 4x4.
     x = layers.Reshape((1, 1, x.shape[-1]), name="latent_map")(x)
     for i in range(doublings):
@@ -131,9 +128,7 @@ def build_generator(
             kernel_initializer=_kernel_initializer(init),
             name=f"deconv{i + 1}",
         )(x)
-        x = layers.BatchNormalization(
-            gamma_initializer=_gamma_initializer(init), name=f"bn{i + 1}"
-        )(x)
+        x = layers.BatchNormalization(gamma_initializer=_gamma_initializer(init), name=f"bn{i + 1}")(x)
         x = layers.ReLU(name=f"relu{i + 1}")(x)
     x = layers.Conv2DTranspose(
         image_shape[-1],
@@ -161,9 +156,7 @@ def _discriminator_trunk(x, ndf, doublings, init):
             name=f"conv{i + 1}",
         )(x)
         if not first:
-            x = layers.BatchNormalization(
-                gamma_initializer=_gamma_initializer(init), name=f"bn{i + 1}"
-            )(x)
+            x = layers.BatchNormalization(gamma_initializer=_gamma_initializer(init), name=f"bn{i + 1}")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i + 1}")(x)
     return layers.Flatten(name="features")(x)
 

@@ -53,17 +53,13 @@ def build_generator(
     images = keras.Input(shape=image_shape, name="images")
     noise = keras.Input(shape=(noise_dim,), name="noise")
 
-    x = layers.Dense(
-        height * width, use_bias=False, kernel_initializer=init, name="noise_projection"
-    )(noise)
+    x = layers.Dense(height * width, use_bias=False, kernel_initializer=init, name="noise_projection")(noise)
     x = layers.BatchNormalization(momentum=batch_norm_momentum, name="noise_projection_bn")(x)
     x = layers.ReLU(name="noise_projection_relu")(x)
     noise_map = layers.Reshape((height, width, 1), name="noise_map")(x)
     x = layers.Concatenate(name="image_and_noise")([images, noise_map])
 
-    x = layers.Conv2D(
-        filters, 3, padding="same", activation="relu", kernel_initializer=init, name="conv_in"
-    )(x)
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init, name="conv_in")(x)
     for block in range(blocks):
         x = ResidualBlock(
             filters,
@@ -73,7 +69,11 @@ def build_generator(
             name=f"residual_block_{block + 1}",
         )(x)
     generated = layers.Conv2D(
-        output_channels, 1, activation="tanh", kernel_initializer=init, dtype="float32",
+        output_channels,
+        1,
+        activation="tanh",
+        kernel_initializer=init,
+        dtype="float32",
         name="conv_out",  # float32 images under mixed precision
     )(x)
     return keras.Model([images, noise], generated, name=name)
@@ -103,9 +103,7 @@ def build_discriminator(
         if dropout_rate > 0:
             x = layers.Dropout(dropout_rate, seed=seed + index, name=f"dropout{index}")(x)
         if noise_stddev > 0:
-            x = layers.GaussianNoise(
-                noise_stddev, seed=seed + 1000 + index, name=f"noise{index}"
-            )(x)
+            x = layers.GaussianNoise(noise_stddev, seed=seed + 1000 + index, name=f"noise{index}")(x)
         return x
 
     x = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init, name="conv1")(images)

@@ -19,16 +19,8 @@ DOWNSAMPLING = 8  # product of the encoder strides
 
 def _check_image_shape(image_shape):
     image_shape = tuple(int(d) for d in image_shape)
-    if (
-        len(image_shape) != 3
-        or image_shape[0] % DOWNSAMPLING
-        or image_shape[1] % DOWNSAMPLING
-        or min(image_shape) < 1
-    ):
-        raise ValueError(
-            f"image_shape must be (H, W, C) with H and W multiples of {DOWNSAMPLING}, "
-            f"got {image_shape}."
-        )
+    if len(image_shape) != 3 or image_shape[0] % DOWNSAMPLING or image_shape[1] % DOWNSAMPLING or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (H, W, C) with H and W multiples of {DOWNSAMPLING}, got {image_shape}.")
     return image_shape
 
 
@@ -49,9 +41,7 @@ def build_encoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="encoder"
     inputs = keras.Input(shape=image_shape, name="images")
     x = inputs
     for i, (filters, stride) in enumerate(ENCODER_CONVS, start=1):
-        x = layers.Conv2D(
-            filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{i}"
-        )(x)
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="fc")(x)
     mean = layers.Dense(latent_dim, name="mean")(x)
@@ -68,10 +58,6 @@ def build_decoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="decoder"
     x = layers.Dense(height * width * 256, activation="relu", name="fc")(inputs)
     x = layers.Reshape((height, width, 256), name="unflatten")(x)
     for i, (filters, stride) in enumerate(DECODER_DECONVS, start=1):
-        x = layers.Conv2DTranspose(
-            filters, 3, strides=stride, padding="same", activation="relu", name=f"deconv{i}"
-        )(x)
-    images = layers.Conv2DTranspose(
-        image_shape[-1], 3, padding="same", activation="sigmoid", name="deconv7"
-    )(x)
+        x = layers.Conv2DTranspose(filters, 3, strides=stride, padding="same", activation="relu", name=f"deconv{i}")(x)
+    images = layers.Conv2DTranspose(image_shape[-1], 3, padding="same", activation="sigmoid", name="deconv7")(x)
     return keras.Model(inputs, images, name=name)
