@@ -13,15 +13,15 @@ different number of classes, is refused before any image is served.
 import json
 import pathlib
 
-import numpy as np
 import tensorflow as tf
 from absl import flags
 
 from apps import common
 from kerasda import validation
-from kerasda.data import load_domain, pipeline
+from kerasda.data import load_domain
 from kerasda.errors import DataError
 from kerasda.evaluation import metrics, plots
+from kerasda.evaluation.served import serve_classes, signature_image_size
 
 flags.DEFINE_string("model", None, "Path of an exported SavedModel version folder.", required=True)
 flags.DEFINE_string("domain", "mnist_m", "Domain to test on, named as the apps' --source.")
@@ -30,26 +30,6 @@ flags.DEFINE_integer("seed", 0, "MNIST-M synthesis seed / split seed.")
 flags.DEFINE_integer("batch_size", 512, "Images per serving call.")
 flags.DEFINE_string("output_dir", None, "Where to write metrics.json and the confusion matrix (optional).")
 FLAGS = flags.FLAGS
-
-
-def serve_classes(serving_fn, x_uint8, batch_size):
-    """Class predictions from a `serving_default` signature over uint8 images."""
-    classes = []
-    for start in range(0, len(x_uint8), batch_size):
-        images = pipeline.to_model_range(x_uint8[start : start + batch_size])
-        classes.append(serving_fn(images=tf.constant(images))["classes"].numpy())
-    return np.concatenate(classes)
-
-
-def signature_image_size(serving_fn):
-    """The square image size the signature takes (28 for DANN's and ADDA's shipped towers, 32 else)."""
-    spec = serving_fn.structured_input_signature[1]["images"]
-    if spec.shape.rank != 4 or spec.shape[-1] != 3 or spec.shape[1] is None or spec.shape[1] != spec.shape[2]:
-        raise DataError(
-            f"The export's serving_default takes images of shape {spec.shape}; expected a square "
-            "[N, S, S, 3] input (an export of apps.train_*'s classifiers)."
-        )
-    return int(spec.shape[1])
 
 
 def load_classifier(model):

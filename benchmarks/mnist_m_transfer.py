@@ -17,9 +17,9 @@ import statistics
 import tensorflow as tf
 from absl import app, flags
 
-from apps.evaluate import serve_classes, signature_image_size
 from benchmarks import harness
 from kerasda.data import load_domain
+from kerasda.evaluation.served import serve_classes, signature_image_size
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Data root holding mnist_m/ (the original release).")
@@ -50,7 +50,8 @@ def _export_in(record_path):
 
 
 def accuracy_on_original(export_path, test_sets):
-    serving_fn = tf.saved_model.load(export_path).signatures["serving_default"]
+    loaded = tf.saved_model.load(export_path)  # kept alive while its signature is called
+    serving_fn = loaded.signatures["serving_default"]
     size = signature_image_size(serving_fn)
     if size not in test_sets:
         test_sets[size] = load_domain("mnist_m_original", data_dir=FLAGS.data_dir, image_size=size)

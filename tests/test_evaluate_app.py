@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from apps import evaluate
 from kerasda import export
+from kerasda.evaluation.served import signature_image_size
 from kerasda.networks.digits import build_digits_classifier
 
 
@@ -12,4 +12,4 @@ def test_signature_image_size_follows_the_export(tmp_path):
         classifier = build_digits_classifier((size, size, 3), 10)
         path = export.export_classifier(classifier, "tiny", (size, size, 3), export_dir=tmp_path / str(size))
         serving_fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-        assert evaluate.signature_image_size(serving_fn) == size
+        assert signature_image_size(serving_fn) == size
