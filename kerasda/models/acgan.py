@@ -28,15 +28,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasda import distribute, losses, precision
+from kerasda import distribute, losses
 from kerasda.models.training import (
-    adversarial_adam,
     check_gan_compile_arguments,
     conditional_generate_endpoints,
     descend,
     deserialize,
     expect_io,
     serialize,
+    set_gan_players,
 )
 
 
@@ -102,13 +102,7 @@ class ACGAN(keras.Model):
         """Sets each player's optimizer (default Adam(2e-4, beta_1=0.5)) and the losses, as `DCGAN.compile`."""
         check_gan_compile_arguments(generator_loss, label_smoothing)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = precision.loss_scaled(d_optimizer or adversarial_adam())
-        self.g_optimizer = precision.loss_scaled(g_optimizer or adversarial_adam())
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.generator_loss_name = generator_loss
-        self.adversarial_generator_loss = losses.GENERATOR_LOSSES[generator_loss]
-        self.label_smoothing = float(label_smoothing)
+        set_gan_players(self, d_optimizer, g_optimizer, generator_loss, label_smoothing)
 
     @property
     def metrics(self):
@@ -150,21 +144,18 @@ class ACGAN(keras.Model):
         batch_size = ops.shape(real_images)[0]
         fake_images = self.generate(self.sample_noise(batch_size), labels, training=True)
         with tf.GradientTape() as tape:
-            real_logits, real_class_logits = self.discriminator(real_images, training=True)
-            fake_logits, fake_class_logits = self.discriminator(fake_images, training=True)
-            d_loss = losses.acgan_discriminator_loss(
-                real_logits,
-                fake_logits,
-                real_class_logits,
-                fake_class_logits,
-                labels,
-                labels,
-                self.label_smoothing,
-            )
+            d_loss, outputs = self.discriminator_losses(real_images, fake_images, labels, training=True)
         descend(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
-        return self._record_discriminator(
-            d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits
+        return self._record_discriminator(d_loss, labels, *outputs)
+
+    def discriminator_losses(self, real_images, fake_images, labels, training):
+        """D's loss on a real and a generated batch, and D's (real, fake, real class, fake class) logits."""
+        real_logits, real_class_logits = self.discriminator(real_images, training=training)
+        fake_logits, fake_class_logits = self.discriminator(fake_images, training=training)
+        d_loss = losses.acgan_discriminator_loss(
+            real_logits, fake_logits, real_class_logits, fake_class_logits, labels, labels, self.label_smoothing
         )
+        return d_loss, (real_logits, fake_logits, real_class_logits, fake_class_logits)
 
     def generator_step(self, batch_size, labels):
         """One update of G against the current D, from a fresh z; returns G's losses."""
@@ -188,19 +179,10 @@ class ACGAN(keras.Model):
         """The same losses as `train_step`, in inference mode, with no updates."""
         real_images, labels = _images_and_labels(data)
         fake_images = self.generate(self.sample_noise(ops.shape(real_images)[0]), labels)
-        real_logits, real_class_logits = self.discriminator(real_images, training=False)
-        fake_logits, fake_class_logits = self.discriminator(fake_images, training=False)
-        d_loss = losses.acgan_discriminator_loss(
-            real_logits,
-            fake_logits,
-            real_class_logits,
-            fake_class_logits,
-            labels,
-            labels,
-            self.label_smoothing,
-        )
+        d_loss, outputs = self.discriminator_losses(real_images, fake_images, labels, training=False)
+        _, fake_logits, _, fake_class_logits = outputs
         g_loss = losses.acgan_generator_loss(fake_logits, fake_class_logits, labels, self.adversarial_generator_loss)
-        self._record_discriminator(d_loss, labels, real_logits, fake_logits, real_class_logits, fake_class_logits)
+        self._record_discriminator(d_loss, labels, *outputs)
         self._record_generator(g_loss, labels, fake_class_logits)
         return {m.name: m.result() for m in self.metrics}
 

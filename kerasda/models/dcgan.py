@@ -22,14 +22,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasda import distribute, export, losses, precision
+from kerasda import distribute, export, losses
 from kerasda.models.training import (
-    adversarial_adam,
     check_gan_compile_arguments,
     descend,
     deserialize,
     expect_io,
     serialize,
+    set_gan_players,
 )
 
 
@@ -98,13 +98,7 @@ class DCGAN(keras.Model):
         """
         check_gan_compile_arguments(generator_loss, label_smoothing)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = precision.loss_scaled(d_optimizer or adversarial_adam())
-        self.g_optimizer = precision.loss_scaled(g_optimizer or adversarial_adam())
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.generator_loss_name = generator_loss
-        self.adversarial_generator_loss = losses.GENERATOR_LOSSES[generator_loss]
-        self.label_smoothing = float(label_smoothing)
+        set_gan_players(self, d_optimizer, g_optimizer, generator_loss, label_smoothing)
 
     @property
     def metrics(self):

@@ -7,7 +7,7 @@ to bottom like its paper's algorithm box, calling these for the bookkeeping.
 import keras
 import tensorflow as tf
 
-from kerasda import distribute, export, losses
+from kerasda import distribute, export, losses, precision
 
 
 def descend(tape, loss, variables, optimizer):
@@ -60,6 +60,17 @@ def check_gan_compile_arguments(generator_loss, label_smoothing):
         raise ValueError(f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {generator_loss!r}.")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+
+
+def set_gan_players(model, d_optimizer, g_optimizer, generator_loss, label_smoothing):
+    """What DCGAN-family `compile`s share: one (loss-scaled, built) Adam per player and the loss settings."""
+    model.d_optimizer = precision.loss_scaled(d_optimizer or adversarial_adam())
+    model.g_optimizer = precision.loss_scaled(g_optimizer or adversarial_adam())
+    model.d_optimizer.build(model.discriminator.trainable_variables)
+    model.g_optimizer.build(model.generator.trainable_variables)
+    model.generator_loss_name = generator_loss
+    model.adversarial_generator_loss = losses.GENERATOR_LOSSES[generator_loss]
+    model.label_smoothing = float(label_smoothing)
 
 
 def conditional_generate_endpoints(generator, latent_dim):
