@@ -392,14 +392,14 @@ def define_common_flags(default_max_steps=1000, default_batch_size=128):
     flags.DEFINE_bool(
         "download",
         False,
-        "Fetch datasets missing from --data_dir (MNIST, BSDS500 for MNIST-M, SVHN) from their official "
+        "Fetch datasets missing from --data_dir (MNIST, BSDS500 for MNIST-M, SVHN, USPS) from their official "
         "URLs, verified, as `python -m apps.prepare_data` does. Off by default: nothing is downloaded unasked.",
     )
     flags.DEFINE_string(
         "source",
         "mnist",
         "Source domain: mnist, mnist_m (the original release if <data_dir>/mnist_m/ holds it, else "
-        "synthesised), mnist_m_original, mnist_m_synth, uci_digits, svhn, folder:<path>, npz:<path>.",
+        "synthesised), mnist_m_original, mnist_m_synth, uci_digits, svhn, usps, folder:<path>, npz:<path>.",
     )
     flags.DEFINE_string("target", "mnist_m", "Target domain, named as --source (its training labels are never used).")
     flags.DEFINE_enum("split", "standard", ["standard", "shared_80_20"], "Train/test split of the domains.")

@@ -105,6 +105,8 @@ TARGET_GAIN_POINTS = 5.0  # issue 11: every adapted method beats source-only by 
 DEFAULT_PAIRS = ["mnist->mnist_m", "mnist_m->mnist", "mnist->uci_digits", "uci_digits->mnist", "mnist->mnist_m_synth"]
 SVHN_PAIRS = ["svhn->mnist_m", "mnist_m->svhn", "svhn->mnist"]
 SVHN_FILES = ("svhn/train_32x32.mat", "svhn/test_32x32.mat")
+USPS_PAIRS = ["mnist->usps", "usps->mnist"]
+USPS_FILES = ("usps/usps.bz2", "usps/usps.t.bz2")
 
 DOMAIN_LABELS = {
     "mnist": "MNIST",
@@ -113,6 +115,7 @@ DOMAIN_LABELS = {
     "mnist_m_synth": "MNIST-M (synth.)",
     "uci_digits": "UCI digits",
     "svhn": "SVHN",
+    "usps": "USPS",
 }
 
 # Published target-test accuracies (%), by pair and method; a string where a paper reports two.
@@ -135,6 +138,10 @@ PUBLISHED = {
         "adda": 76.0,
         "target_only": 99.42,  # Ganin et al. JMLR 2016, "train on target"
     },
+    # Tzeng et al. CVPR 2017, Table 2 (their protocol samples 2,000 MNIST / 1,800 USPS training images;
+    # kerasda trains on the full splits, so these are references, not like-for-like).
+    "mnist->usps": {"source_only": 75.2, "adda": 89.4},
+    "usps->mnist": {"source_only": 57.1, "adda": 90.1},
 }
 PUBLISHED["mnist->mnist_m_original"] = PUBLISHED["mnist->mnist_m"]  # the registry's explicit name for it
 # The synthesised MNIST-M follows Ganin & Lempitsky's recipe, so the original's numbers are its reference.
@@ -198,12 +205,14 @@ def parse_method_values(items, known, allow_bare=False):
 
 
 def default_pairs(data_dir):
-    """The five standard columns, plus the SVHN ones when SVHN's .mat files are there."""
+    """The five standard columns, plus the SVHN and USPS ones when their files are there."""
     # Same resolution as kerasda.data.paths.resolve_data_dir (not imported: it pulls in TensorFlow).
     root = pathlib.Path(data_dir or os.environ.get("KERASDA_DATA_DIR") or "~/kerasda_data").expanduser()
     pairs = list(DEFAULT_PAIRS)
     if all((root / name).is_file() for name in SVHN_FILES):
         pairs += SVHN_PAIRS
+    if all((root / name).is_file() for name in USPS_FILES):
+        pairs += USPS_PAIRS
     return parse_pairs(",".join(pairs))
 
 
@@ -217,7 +226,8 @@ def define_flags():
         "pairs",
         None,
         "Columns: comma list of SOURCE->TARGET (specs may be npz:/path or folder:/path). "
-        f"Default {DEFAULT_PAIRS}, plus {SVHN_PAIRS} when <data_dir>/svhn has the .mat files.",
+        f"Default {DEFAULT_PAIRS}, plus {SVHN_PAIRS} when <data_dir>/svhn has the .mat files "
+        f"and {USPS_PAIRS} when <data_dir>/usps has the LIBSVM files.",
     )
     flags.DEFINE_list("max_steps", [], "Steps override: N for every method, or METHOD=N,...")
     flags.DEFINE_list("flagfiles", [], "Flagfile overrides: METHOD=path,...")

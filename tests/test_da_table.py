@@ -223,10 +223,14 @@ def test_pairs_and_overrides_parse():
         da_table.parse_method_values(["nope=1"], ["dann"])
 
 
-def test_svhn_columns_are_added_when_its_files_exist(tmp_path):
+def test_svhn_and_usps_columns_are_added_when_their_files_exist(tmp_path):
     assert len(da_table.default_pairs(tmp_path)) == 5
     (tmp_path / "svhn").mkdir()
     for name in ("train_32x32.mat", "test_32x32.mat"):
         (tmp_path / "svhn" / name).write_bytes(b"")
     pairs = da_table.default_pairs(tmp_path)
     assert pairs[5:] == [("svhn", "mnist_m"), ("mnist_m", "svhn"), ("svhn", "mnist")]
+    (tmp_path / "usps").mkdir()
+    for name in ("usps.bz2", "usps.t.bz2"):
+        (tmp_path / "usps" / name).write_bytes(b"")
+    assert da_table.default_pairs(tmp_path)[8:] == [("mnist", "usps"), ("usps", "mnist")]

@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from kerasda.data import DOMAIN_NAMES, MissingDataError, load_domain, mnist_m, mnist_m_original, svhn
+from kerasda.data import DOMAIN_NAMES, MissingDataError, load_domain, mnist_m, mnist_m_original, svhn, usps
 from kerasda.data.mnist import load_mnist_arrays
 from kerasda.errors import DataError
 
@@ -236,7 +236,50 @@ def test_unknown_domain_error_lists_every_name():
         load_domain("mnist-m")
     for name in DOMAIN_NAMES + ("folder:<path>", "npz:<path>"):
         assert name in str(error.value)
-    assert {"mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn"} <= set(DOMAIN_NAMES)
+    assert {"mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn", "usps"} <= set(DOMAIN_NAMES)
+
+
+def write_usps(data_dir, train_labels=(1, 10, 4), test_labels=(3, 1)):
+    """bz2-compressed LIBSVM files as LIBSVM ships USPS: label 1..10, 256 pixels in [-1, 1], zeros omitted."""
+    import bz2
+
+    folder = data_dir / "usps"
+    folder.mkdir(parents=True)
+    for name, labels in (("usps.bz2", train_labels), ("usps.t.bz2", test_labels)):
+        lines = []
+        for k, label in enumerate(labels):
+            pixels = np.full(256, -1.0)
+            pixels[1] = 1.0  # row 0, column 1: ink; catches a transposed reshape
+            pixels[16 * 8 + 8] = 0.0  # mid-grey, and left out of the sparse line as LIBSVM does
+            pixels[255] = -1.0 + 0.5 * k
+            items = " ".join(f"{i + 1}:{v:g}" for i, v in enumerate(pixels) if v != 0.0)
+            lines.append(f"{label} {items}")
+        (folder / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+
+
+def test_usps_reads_libsvm_files_digit_labels_and_ink_high(tmp_path):
+    write_usps(tmp_path)
+    domain = load_domain("usps", data_dir=tmp_path, image_size=16, cache_dir=tmp_path / "cache")
+    assert domain.name == "usps"
+    assert domain.x_train.shape == (3, 16, 16, 3) and domain.x_test.shape == (2, 16, 16, 3)
+    assert domain.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(domain.y_train, [0, 9, 3])
+    np.testing.assert_array_equal(domain.y_test, [2, 0])
+    np.testing.assert_array_equal(domain.x_train[0, 0, 1], [255, 255, 255])  # ink is high
+    np.testing.assert_array_equal(domain.x_train[0, 1, 0], [0, 0, 0])  # background is 0
+    assert domain.x_train[0, 8, 8, 0] in (127, 128)  # an omitted (zero) pixel is mid-grey
+    np.testing.assert_array_equal(domain.x_train[:, 15, 15, 0], [0, 64, 128])
+    resized = load_domain("usps", data_dir=tmp_path, image_size=28, cache_dir=tmp_path / "cache")
+    assert resized.x_test.shape == (2, 28, 28, 3)
+
+
+def test_usps_missing_files_and_bad_labels_are_clear_errors(tmp_path):
+    with pytest.raises(MissingDataError, match="usps.bz2") as error:
+        load_domain("usps", data_dir=tmp_path)
+    assert "usps.t.bz2" in str(error.value)
+    write_usps(tmp_path, train_labels=(0, 3))
+    with pytest.raises(DataError, match="expected integers 1..10"):
+        usps.read_usps_svmlight(tmp_path / "usps" / "usps.bz2")
 
 
 def real_release_dir():

@@ -10,7 +10,7 @@ that `kerasda.data` reads (README.md, "Data"):
 <data_dir>/bsds500/{train,val,test}/*.jpg   the 500 BSDS500 photos out of BSR_bsds500.tgz
 <data_dir>/svhn/{train,test}_32x32.mat      SVHN, cropped digits
 <data_dir>/kvasir/<class>/*.jpg             Kvasir v2 class folders out of kvasir-dataset-v2.zip
-<data_dir>/usps/usps.bz2  usps.t.bz2        USPS (libsvm format; no kerasda loader reads it yet)
+<data_dir>/usps/usps.bz2  usps.t.bz2        USPS (libsvm format, read compressed by kerasda.data.usps)
 ```
 
 Safety rules, in the order they apply:

@@ -4,12 +4,12 @@ import pathlib
 
 import numpy as np
 
-from kerasda.data import folders, mnist, mnist_m, mnist_m_original, paths, svhn, uci_digits
+from kerasda.data import folders, mnist, mnist_m, mnist_m_original, paths, svhn, uci_digits, usps
 from kerasda.data.domain import Domain
 from kerasda.errors import FlagError
 
 SPLITS = ("standard", "shared_80_20")
-DOMAIN_NAMES = ("mnist", "mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn")
+DOMAIN_NAMES = ("mnist", "mnist_m", "mnist_m_original", "mnist_m_synth", "uci_digits", "svhn", "usps")
 PATH_DOMAINS = ("folder:<path>", "npz:<path>")
 
 
@@ -80,6 +80,8 @@ def load_domain(spec, data_dir=None, image_size=32, seed=0, split="standard", do
         domain = uci_digits.load_uci_digits(image_size)
     elif spec == "svhn":
         domain = svhn.load_svhn(data_dir, image_size, cache_dir)
+    elif spec == "usps":
+        domain = usps.load_usps(data_dir, image_size, cache_dir)
     elif spec.startswith("folder:"):
         domain = folders.load_image_folder(spec[len("folder:") :], image_size, seed=seed)
     elif spec.startswith("npz:"):
