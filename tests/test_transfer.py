@@ -134,3 +134,17 @@ def test_keras_application_backbone_builds_offline_with_named_layers(tmp_path):
     np.testing.assert_allclose(loaded(x), reference((x + 1) * 127.5 / 127.5 - 1), atol=1e-4)
     with pytest.raises(ValueError, match="no network"):
         transfer.keras_application_backbone("NotANet", 32)
+
+
+def test_train_val_split_is_disjoint_stratified_and_seeded():
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    train, val = transfer.train_val_split(labels, 0.2, seed=3)
+    assert len(val) == 20 and len(train) == 80
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    np.testing.assert_array_equal(np.bincount(labels[val]), [2, 4, 6, 8])  # each class in proportion
+    again_train, again_val = transfer.train_val_split(labels, 0.2, seed=3)
+    np.testing.assert_array_equal(val, again_val)
+    assert not np.array_equal(np.sort(transfer.train_val_split(labels, 0.2, seed=4)[1]), np.sort(val))
+    # a class with a single example cannot be stratified: still a valid split
+    train, val = transfer.train_val_split(np.array([0, 0, 0, 1, 1, 2]), 0.5, seed=0)
+    assert len(val) == 3 and set(train) | set(val) == set(range(6))

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-from sklearn import decomposition, manifold, preprocessing, svm
+from sklearn import decomposition, manifold, model_selection, preprocessing, svm
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -118,14 +118,9 @@ def proxy_a_distance(source_features, target_features, seed=0, test_fraction=0.5
         raise ValueError("proxy_a_distance needs at least 4 examples per domain.")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
-    rng = np.random.default_rng(seed)
-    train_idx, test_idx = [], []
-    for domain_id in (0, 1):  # stratified: both domains on both sides
-        idx = rng.permutation(np.flatnonzero(domains == domain_id))
-        n_test = max(1, int(round(len(idx) * test_fraction)))
-        test_idx.append(idx[:n_test])
-        train_idx.append(idx[n_test:])
-    train_idx, test_idx = np.concatenate(train_idx), np.concatenate(test_idx)
+    train_idx, test_idx = model_selection.train_test_split(  # stratified: both domains on both sides
+        np.arange(len(domains)), test_size=test_fraction, stratify=domains, random_state=seed
+    )
     scaler = preprocessing.StandardScaler().fit(features[train_idx])
     x_train, x_test = scaler.transform(features[train_idx]), scaler.transform(features[test_idx])
 

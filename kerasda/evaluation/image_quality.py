@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from skimage import metrics as sk_image_metrics
 from sklearn import metrics as sk_metrics
+from sklearn import model_selection
 
 from kerasda.data import pipeline
 from kerasda.evaluation import inference
@@ -260,9 +261,11 @@ def real_vs_reconstructed(real, reconstructed, test_fraction=0.3, epochs=10, bat
         raise ValueError(f"Need at least 4 image pairs, got {num_pairs}.")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
-    order = np.random.default_rng(seed).permutation(num_pairs)
     num_test = min(max(int(round(num_pairs * test_fraction)), 1), num_pairs - 1)
-    splits = {"test": order[:num_test], "train": order[num_test:]}
+    train_pairs, test_pairs = model_selection.train_test_split(
+        np.arange(num_pairs), test_size=num_test, random_state=seed
+    )
+    splits = {"test": test_pairs, "train": train_pairs}
 
     def examples(indices):
         x = np.concatenate([real[indices], reconstructed[indices]])

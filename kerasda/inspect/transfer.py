@@ -141,13 +141,18 @@ def evaluate_head(model, images, labels, batch_size=256):
     return float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
 
 
-def train_val_split(num, validation_fraction, seed=0):
-    """Shuffled (train, validation) index arrays over `num` training examples."""
+def train_val_split(labels, validation_fraction, seed=0):
+    """(train, validation) index arrays, stratified by class where every class has 2+ examples."""
+    from sklearn.model_selection import train_test_split
+
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
-    order = np.random.default_rng(seed).permutation(num)
-    n_val = max(1, int(round(num * validation_fraction)))
-    return order[n_val:], order[:n_val]
+    labels = np.asarray(labels)
+    n_val = max(1, int(round(len(labels) * validation_fraction)))
+    counts = np.unique(labels, return_counts=True)[1]
+    stratifiable = counts.min() >= 2 and min(n_val, len(labels) - n_val) >= len(counts)
+    stratify = labels if stratifiable else None  # else too few examples for every class on both sides
+    return train_test_split(np.arange(len(labels)), test_size=n_val, stratify=stratify, random_state=seed)
 
 
 def load_transfer_splits(
@@ -182,7 +187,7 @@ def load_transfer_splits(
 
     x_train, y_train = subset(domain.x_train, domain.y_train, num_train)
     test = subset(domain.x_test, domain.y_test, num_test)
-    train_idx, val_idx = train_val_split(len(y_train), validation_fraction, seed)
+    train_idx, val_idx = train_val_split(y_train, validation_fraction, seed)
     return domain, (x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test
 
 
