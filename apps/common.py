@@ -466,17 +466,11 @@ def max_steps_from_epochs(steps_per_epoch):
     return max(1, math.ceil(FLAGS.epochs * steps_per_epoch))
 
 
-def configure_devices(supported=True):
+def configure_devices():
     """Set --precision's dtype policy and build --distribution's strategy; call first in `main`.
 
-    Build models and optimizers inside the returned strategy's `scope()`. An app
-    not yet adapted passes `supported=False`: anything but the defaults is then a FlagError.
+    Build models and optimizers inside the returned strategy's `scope()`.
     """
-    if not supported and (FLAGS.precision, FLAGS.distribution) != ("float32", "default"):
-        raise errors.FlagError(
-            f"--precision={FLAGS.precision} --distribution={FLAGS.distribution}: this app supports "
-            "only --precision=float32 --distribution=default so far."
-        )
     precision.set_precision(FLAGS.precision)
     strategy = distribute.build_strategy(FLAGS.distribution)
     try:

@@ -24,7 +24,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from apps import common
-from kerasda import export, runner
+from kerasda import distribute, errors, export, runner
 from kerasda.callbacks import FigureCallback, RunCallback
 from kerasda.data import kvasir, pipeline
 from kerasda.evaluation import image_quality, plots, vae_figures
@@ -167,7 +167,7 @@ def load_data():
 
 def main(argv):
     del argv
-    common.configure_devices(supported=False)  # mixed precision / tf.distribute: not adapted yet
+    strategy = common.configure_devices()  # --precision, --distribution
     data = load_data()
     batch_size = min(FLAGS.batch_size, len(data.x_train))
     config = dataclasses.replace(
@@ -178,16 +178,23 @@ def main(argv):
     common.write_flags(run)
     logging.info("Data: %s; training for %d steps of %d images.", data.summary(), config.max_steps, batch_size)
 
-    model = builders.build_vae(
-        data.image_shape,
-        FLAGS.latent_dim,
-        FLAGS.beta,
-        FLAGS.reconstruction_loss,
-        seed=FLAGS.seed,
-        kl_warmup_steps=FLAGS.kl_warmup_steps,
-        free_bits=FLAGS.free_bits,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate))
+    if batch_size % strategy.num_replicas_in_sync:
+        raise errors.FlagError(
+            f"Only {len(data.x_train)} training images: the batch of {batch_size} does not split over "
+            f"{strategy.num_replicas_in_sync} replicas; lower --batch_size to a multiple of them."
+        )
+    with strategy.scope():
+        model = builders.build_vae(
+            data.image_shape,
+            FLAGS.latent_dim,
+            FLAGS.beta,
+            FLAGS.reconstruction_loss,
+            seed=FLAGS.seed,
+            kl_warmup_steps=FLAGS.kl_warmup_steps,
+            free_bits=FLAGS.free_bits,
+        )
+        model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate))
+        distribute.synchronize_batch_norm(model, strategy)
     dataset = pipeline.image_dataset(
         data.x_train, batch_size, seed=run.data_seed, value_range=image_quality.VALUE_RANGE
     )
@@ -288,7 +295,7 @@ def main(argv):
     heldout = image_quality.vae_losses(model, data.x_normal_heldout)
     metrics.update({f"heldout_normal_{key}": value for key, value in heldout.items()})
 
-    path = export.export_model(model, FLAGS.export_name, FLAGS.export_root, FLAGS.export_dir)
+    path = export.export_model(model, FLAGS.export_name, *common.export_location())
     metrics = run.write_metrics(
         {
             **untrained,

@@ -31,8 +31,9 @@ def _child():
     import keras
 
     from kerasda import distribute, precision
+    from kerasda.layers import Sampling
     from kerasda.models import PixelDA, PixelDAConfig
-    from kerasda.models.builders import build_digits_dann
+    from kerasda.models.builders import build_digits_dann, build_vae
     from kerasda.models.dcgan import DCGAN
     from kerasda.networks import gan as gan_networks
     from kerasda.networks.digits import build_digits_classifier
@@ -56,6 +57,28 @@ def _child():
 
         def sample_noise(self, batch_size):
             return local.noise
+
+    class NoiseFromBatchSampling(Sampling):
+        def call(self, inputs):
+            mean, log_variance = inputs
+            return mean + tf.exp(0.5 * log_variance) * local.noise
+
+    class NoiseFromBatchVAE:
+        """A VAE whose reparameterisation epsilon comes with the batch."""
+
+        @staticmethod
+        def build():
+            model = build_vae((8, 8, 3), latent_dim=2, seed=0)
+            model.sampling = NoiseFromBatchSampling(dtype="float32")
+            plain_step = model.train_step
+
+            def train_step(data):
+                images, local.noise = data
+                return plain_step(images)
+
+            model.train_step = train_step
+            model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+            return model
 
     rng = np.random.default_rng(0)
     batch = 8
@@ -100,11 +123,13 @@ def _child():
         return model
 
     dann_batch = ((images((28, 28, 3)), rng.integers(0, 10, batch)), images((28, 28, 3)))
+    vae_batch = ((images((8, 8, 3)) + 1) / 2, rng.normal(size=(batch, 2)).astype("float32"))
     cases = {
         "dann": (build_dann, dann_batch),
         "dann_float16": (build_dann, dann_batch),  # loss-scaled optimizer under the strategy
         "source_only": (build_classifier, (images((28, 28, 3)), rng.integers(0, 10, batch))),
         "dcgan": (build_gan, (images((8, 8, 1)), rng.normal(size=(batch, 4)).astype("float32"))),
+        "vae": (NoiseFromBatchVAE.build, vae_batch),
         "pixelda": (
             build_pixelda,
             (
@@ -156,6 +181,7 @@ def results():
         ("source_only", 1e-4),
         ("dcgan", 1e-4),
         ("pixelda", 1e-4),
+        ("vae", 1e-4),
         ("dann_float16", 2e-2),  # float16 sums in a different order on two replicas
     ],
 )

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from kerasda import precision, runner
-from kerasda.models import ADDA, PixelDA, PixelDAConfig, build_digits_dann, build_gan
+from kerasda.models import ADDA, PixelDA, PixelDAConfig, build_digits_dann, build_gan, build_vae
 from kerasda.networks.adda import build_source_networks
 from kerasda.networks.digits import build_digits_classifier
 
@@ -77,6 +77,13 @@ def _gan(kind):
     return build
 
 
+def _vae():
+    model = build_vae((8, 8, 3), latent_dim=2, seed=0, free_bits=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = (_images((8, 8, 3)) + 1) / 2  # the VAE works in [0, 1]
+    return model, images, lambda: model.reconstruct(images)
+
+
 METHODS = {
     "source_only": _classifier,
     "dann": _dann,
@@ -85,6 +92,7 @@ METHODS = {
     "dcgan": _gan("dcgan"),
     "cgan": _gan("cgan"),
     "acgan": _gan("acgan"),
+    "vae": _vae,
 }
 
 

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from kerasda import distribute
+
 
 @keras.saving.register_keras_serializable(package="kerasda")
 class Sampling(layers.Layer):
@@ -11,7 +13,9 @@ class Sampling(layers.Layer):
 
     `z = mean + exp(log_variance / 2) * epsilon` keeps z differentiable with
     respect to the encoder's outputs; epsilon comes from a SeedGenerator so that
-    a run is reproducible given its seed.
+    a run is reproducible given its seed. Under a distribution strategy every
+    replica draws its own epsilon (`distribute.normal`); on one device the draw
+    is `keras.random.normal`'s.
     """
 
     def __init__(self, seed=None, **kwargs):
@@ -21,7 +25,7 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         mean, log_variance = inputs
-        epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        epsilon = tf.cast(distribute.normal(tf.shape(mean), self.seed_generator), mean.dtype)
         return mean + tf.exp(0.5 * log_variance) * epsilon
 
     def get_config(self):

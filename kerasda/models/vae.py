@@ -22,7 +22,7 @@ Kingma et al., 2016). Both change only the training objective; the reported
 import keras
 import tensorflow as tf
 
-from kerasda import export, losses
+from kerasda import export, losses, precision
 from kerasda.layers.sampling import Sampling
 from kerasda.models.training import descend, deserialize, serialize
 
@@ -85,7 +85,7 @@ class VAE(keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.reconstruction_loss_fn = losses.RECONSTRUCTION_LOSSES[reconstruction_loss]
         self.seed = seed
-        self.sampling = Sampling(seed=seed, name="sampling")
+        self.sampling = Sampling(seed=seed, dtype="float32", name="sampling")
         # tf.train.Checkpoint does not follow SeedGenerators; holding the state
         # variable as an attribute saves it, so a resumed run continues the noise.
         self.noise_state = self.sampling.seed_generator.state
@@ -106,8 +106,8 @@ class VAE(keras.Model):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
     def compile(self, optimizer="adam", **kwargs):
-        """Also builds the optimizer, so a checkpoint restores its slots."""
-        super().compile(optimizer=optimizer, **kwargs)
+        """Also builds the optimizer, so a checkpoint restores its slots; loss-scaled under mixed_float16."""
+        super().compile(optimizer=precision.loss_scaled(optimizer), **kwargs)
         self.optimizer.build(self.trainable_variables)
 
     # -- The three operations users (and the exported signatures) need. --
@@ -173,6 +173,7 @@ class VAE(keras.Model):
         decoding; `kl`: KL(q(z|x) || N(0, I)); `elbo`: their sum (beta 1), the
         negative ELBO evaluated at the posterior mean.
         """
+        images = tf.cast(images, tf.float32)  # compared in float32 under mixed precision too
         mean, log_variance = self.encode(images)
         reconstruction = self.reconstruction_loss_fn(images, self.decode(mean))
         kl = losses.gaussian_kl_divergence(mean, log_variance)
@@ -182,9 +183,10 @@ class VAE(keras.Model):
         # Accept (images,), (images, labels) or bare images, as fit passes them.
         if isinstance(data, (tuple, list)):
             data = data[0]
+        # float32 even under mixed precision: the encoder casts its input, the loss compares in float32
         if data.dtype == tf.uint8:  # raw pixels: the model works in [0, 1]
-            return tf.cast(data, self.compute_dtype) / 255.0
-        return tf.cast(data, self.compute_dtype)
+            return tf.cast(data, tf.float32) / 255.0
+        return tf.cast(data, tf.float32)
 
     def _update_trackers(self, loss_values):
         self.total_loss_tracker.update_state(loss_values["total_loss"])

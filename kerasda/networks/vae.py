@@ -44,8 +44,9 @@ def build_encoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="encoder"
         x = layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="fc")(x)
-    mean = layers.Dense(latent_dim, name="mean")(x)
-    log_variance = layers.Dense(latent_dim, name="log_variance")(x)
+    # float32 under mixed precision: the KL and the sampling read these
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)
+    log_variance = layers.Dense(latent_dim, dtype="float32", name="log_variance")(x)
     return keras.Model(inputs, [mean, log_variance], name=name)
 
 
@@ -59,5 +60,7 @@ def build_decoder(image_shape=IMAGE_SHAPE, latent_dim=LATENT_DIM, name="decoder"
     x = layers.Reshape((height, width, 256), name="unflatten")(x)
     for i, (filters, stride) in enumerate(DECODER_DECONVS, start=1):
         x = layers.Conv2DTranspose(filters, 3, strides=stride, padding="same", activation="relu", name=f"deconv{i}")(x)
-    images = layers.Conv2DTranspose(image_shape[-1], 3, padding="same", activation="sigmoid", name="deconv7")(x)
+    images = layers.Conv2DTranspose(  # float32 under mixed precision, like the images it is compared with
+        image_shape[-1], 3, padding="same", activation="sigmoid", dtype="float32", name="deconv7"
+    )(x)
     return keras.Model(inputs, images, name=name)
