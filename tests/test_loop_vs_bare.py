@@ -1,0 +1,50 @@
+"""benchmarks.loop_vs_bare on tiny synthetic domains: every builder, and the timings of two cheap methods."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks import loop_vs_bare
+from kerasda.data.domain import Domain
+
+BATCH = 8
+
+
+def tiny_domains(image_size, n=2 * BATCH, seed=0):
+    """(source, unlabeled target): random uint8 images of `image_size`, labels 0..9."""
+    rng = np.random.default_rng(seed)
+
+    def domain(name):
+        def images():
+            return rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
+
+        labels = np.arange(n) % 10
+        return Domain(name, images(), labels, images(), labels)
+
+    return domain("mnist"), domain("mnist_m").unlabeled()
+
+
+@pytest.mark.parametrize("method", list(loop_vs_bare.METHODS))
+def test_builder_batch_matches_the_app_dataset(method):
+    spec = loop_vs_bare.METHODS[method]
+    source, target = tiny_domains(spec.image_size)
+    setup = spec.build(source, target, BATCH, 0)
+    batch_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, setup.batch)
+    assert tf.nest.map_structure(lambda s: (s.shape, s.dtype), setup.dataset.element_spec) == tf.nest.map_structure(
+        lambda s: (s.shape, s.dtype), batch_spec
+    )
+    assert setup.examples_per_step in (BATCH, 2 * BATCH)
+
+
+@pytest.mark.parametrize("method", ["source_only", "adda"])
+def test_bare_loop_and_ratio(method):
+    source, target = tiny_domains(loop_vs_bare.METHODS[method].image_size)
+    result = loop_vs_bare.measure(method, source, target, seconds=0.5, loop_steps=5, batch_size=BATCH)
+    for key in ("bare_before", "bare_after"):
+        assert result[key]["steps"] > 0
+        assert result[key]["images_per_second"] > 0
+    assert result["loop"]["steps"] == 5
+    assert result["loop"]["images_per_second"] > 0
+    assert math.isfinite(result["loop_over_bare"]) and result["loop_over_bare"] > 0
