@@ -74,7 +74,7 @@ def test_domain_gradient_reaches_features_negated_and_scaled_by_lambda():
 
     def domain_gradients(model):
         with tf.GradientTape() as tape:
-            loss = model._forward(data, training=True)["domain_loss"]
+            loss = model.compute_losses(data, training=True)["domain_loss"]
         return tape.gradient(loss, model.trainable_variables)
 
     g_grl, g_plain = domain_gradients(with_grl), domain_gradients(without)
@@ -157,10 +157,10 @@ def test_label_loss_decreases_on_a_learnable_problem():
     model = build_digits_dann(SHAPE, 4, total_steps=60)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     step = tf.function(model.train_step)
-    first = float(model._forward(data, training=False)["label_loss"])
+    first = float(model.compute_losses(data, training=False)["label_loss"])
     for _ in range(40):
         step(data)
-    last = float(model._forward(data, training=False)["label_loss"])
+    last = float(model.compute_losses(data, training=False)["label_loss"])
     assert last < 0.5 * first
 
 

@@ -159,7 +159,8 @@ class DANN(keras.Model):
         if self.lambda_schedule != "external":
             self.gradient_reversal.lambda_.assign(self.adaptation_schedule(self.optimizer.iterations))
 
-    def _forward(self, data, training):
+    def compute_losses(self, data, training=False):
+        """Both heads on ((source images, labels), target images): the three losses, their sum, and the logits."""
         (source_images, source_labels), target_images = data
         num_source = tf.shape(source_images)[0]
         images = tf.concat([source_images, target_images], axis=0)
@@ -203,12 +204,12 @@ class DANN(keras.Model):
     def train_step(self, data):
         self._update_lambda()
         with tf.GradientTape() as tape:
-            out = self._forward(data, training=True)
+            out = self.compute_losses(data, training=True)
         descend(tape, out["loss"], self.trainable_variables, self.optimizer)
         return self._update_trackers(out)
 
     def test_step(self, data):
-        return self._update_trackers(self._forward(data, training=False))
+        return self._update_trackers(self.compute_losses(data, training=False))
 
     # -- inference ----------------------------------------------------------------
 
