@@ -243,18 +243,6 @@ METHODS = {
     },
 }
 
-flags.DEFINE_string("data_dir", None, "Data root with mnist/ and mnist_m/ (or bsds500/ for the synthesis).")
-flags.DEFINE_list("methods", list(METHODS), f"Methods to time, of {', '.join(METHODS)}.")
-flags.DEFINE_float("seconds", 20.0, "Timed seconds of each bare measurement (two per method).")
-flags.DEFINE_integer(
-    "loop_steps",
-    None,
-    "Steps of each runner loop (the first is excluded as tracing); default per method: one checkpoint "
-    "interval of its config (source_only 600, adda 500, GANs 468 = one epoch), pixelda 300.",
-)
-flags.DEFINE_enum("precision", "float32", list(precision.PRECISIONS), "Dtype policy of every model, as --precision.")
-flags.DEFINE_string("output_name", "loop_vs_bare", "Results file name under benchmarks/results/.")
-
 
 # -- the measurements ------------------------------------------------------------------------
 
@@ -378,6 +366,24 @@ def markdown(results, load_before, load_after):
     )
 
 
+def define_flags():
+    """Defined only when run as a script, so that importing this module (tests) registers no absl
+    flags that clash with an app's (both have --data_dir, --precision...)."""
+    flags.DEFINE_string("data_dir", None, "Data root with mnist/ and mnist_m/ (or bsds500/ for the synthesis).")
+    flags.DEFINE_list("methods", list(METHODS), f"Methods to time, of {', '.join(METHODS)}.")
+    flags.DEFINE_float("seconds", 20.0, "Timed seconds of each bare measurement (two per method).")
+    flags.DEFINE_integer(
+        "loop_steps",
+        None,
+        "Steps of each runner loop (the first is excluded as tracing); default per method: one checkpoint "
+        "interval of its config (source_only 600, adda 500, GANs 468 = one epoch), pixelda 300.",
+    )
+    flags.DEFINE_enum(
+        "precision", "float32", list(precision.PRECISIONS), "Dtype policy of every model, as --precision."
+    )
+    flags.DEFINE_string("output_name", "loop_vs_bare", "Results file name under benchmarks/results/.")
+
+
 def main(argv):
     del argv
     unknown = [m for m in FLAGS.methods if m not in METHODS]
@@ -409,4 +415,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
