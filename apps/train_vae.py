@@ -236,19 +236,24 @@ def main(argv):
             run, "loss_curves", lambda: vae_figures.vae_loss_curves_figure(run.read_history(), "EndoVAE losses")
         ),
     ]
-    untrained = {}
-    if FLAGS.untrained_baseline and run.initial_step == 0:
-        baseline, _ = image_quality.evaluate_vae(
+
+    def evaluate(classifier_epochs):
+        """Image quality, anomaly scores and the real-vs-reconstructed CNN of the model as it is now."""
+        return image_quality.evaluate_vae(
             model.reconstruct,
             data.x_normal_heldout,
             data.x_anomaly_heldout,
             num_quality_images=FLAGS.num_quality_images,
-            classifier_epochs=0,
+            classifier_epochs=classifier_epochs,
             seed=FLAGS.seed,
             model=model,
             x_normal_validation=data.x_normal_validation,
             x_anomaly_validation=data.x_anomaly_validation,
         )
+
+    untrained = {}
+    if FLAGS.untrained_baseline and run.initial_step == 0:
+        baseline, _ = evaluate(classifier_epochs=0)
         untrained = {f"untrained_{key}": value for key, value in baseline.items()}
     bare = []
     if FLAGS.bare_step_benchmark > 0:
@@ -268,17 +273,7 @@ def main(argv):
             }
         )
 
-    metrics, extras = image_quality.evaluate_vae(
-        model.reconstruct,
-        data.x_normal_heldout,
-        data.x_anomaly_heldout,
-        num_quality_images=FLAGS.num_quality_images,
-        classifier_epochs=FLAGS.classifier_epochs,
-        seed=FLAGS.seed,
-        model=model,
-        x_normal_validation=data.x_normal_validation,
-        x_anomaly_validation=data.x_anomaly_validation,
-    )
+    metrics, extras = evaluate(classifier_epochs=FLAGS.classifier_epochs)
     if FLAGS.train_on == "all":
         # The seeds scored their all-images model on polyps it had trained on: report that too.
         seen = image_quality.random_subset(data.x_anomaly_train, FLAGS.num_quality_images, FLAGS.seed)
