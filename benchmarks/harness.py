@@ -10,6 +10,7 @@ import time
 
 RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 REPO_ROOT = pathlib.Path(__file__).parent.parent
+CONFIGS_DIR = REPO_ROOT / "apps" / "configs"
 
 
 def machine_info():
@@ -45,6 +46,34 @@ def run_app(module, flagfile, output_dir, extra_flags=(), log_path=None):
     wall = time.perf_counter() - start
     metrics = json.loads((pathlib.Path(output_dir) / "metrics.json").read_text())
     return metrics, wall
+
+
+def _literal(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_flagfile(name):
+    """A shipped flagfile of apps/configs/ as {flag: value}, so that a benchmark builds what the app
+    builds without copying its numbers. `--flag=value` lines (numbers converted), bare `--flag` is
+    True and `--noflag` False; comments and blank lines are skipped."""
+    values = {}
+    for line in (CONFIGS_DIR / name).read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("--"):
+            continue
+        flag, has_value, text = line[2:].partition("=")
+        if has_value:
+            values[flag] = _literal(text)
+        elif flag.startswith("no"):
+            values[flag[2:]] = False
+        else:
+            values[flag] = True
+    return values
 
 
 def read_history(run_dir):

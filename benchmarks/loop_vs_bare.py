@@ -20,7 +20,8 @@ one checkpoint, at its end); PixelDA runs 300 of its 1,000 steps, so its
 checkpoint weighs ~3x what it does in the app.
 
 Each measurement builds a fresh model, as the app builds it from its shipped
-flagfile in apps/configs/ (network sizes, batch, image size, optimizer); ADDA is
+flagfile in apps/configs/, read when it runs (network sizes, batch, image size,
+optimizer, logging and checkpoint intervals: nothing copied here); ADDA is
 timed on its adversarial stage 2, which trains for most of the run. Images/s
 count what the app counts (`examples_per_step`: source + target for ADDA, the
 source batch for PixelDA). Other processes on shared cores move every number:
@@ -66,18 +67,36 @@ class Setup:
     examples_per_step: int  # images per step, as the app counts them
 
 
+APP_DEFAULT_IMAGE_SIZE = 32  # apps.common's --image_size default, for flagfiles that leave it unset
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """An app's model and the loop settings of its shipped config."""
+    """An app's model builder, its shipped flagfile, and how long the timed loop runs."""
 
-    build: Callable  # (source, target, batch_size, seed) -> Setup
-    config: str  # the flagfile in apps/configs/ it mirrors
-    image_size: int
-    batch_size: int
-    log_every: int
-    eval_every: int
-    checkpoint_every: int
-    loop_steps: int  # default length of the timed loop: one checkpoint interval where that is affordable
+    build: Callable  # (settings, source, target, batch_size, seed) -> Setup
+    config: str  # the flagfile in apps/configs/ it builds from
+    loop_steps: int | None = None  # default: one checkpoint interval of the config
+    steps_per_epoch_of: int | None = None  # GAN apps: eval / checkpoint once per epoch of this many images
+
+    @property
+    def settings(self):
+        """The flagfile's values, read each time (so an edited config is what gets timed)."""
+        return harness.read_flagfile(self.config)
+
+    @property
+    def image_size(self):
+        return self.settings.get("image_size", APP_DEFAULT_IMAGE_SIZE)
+
+    def loop_config(self):
+        """(batch_size, log_every, eval_every, checkpoint_every, loop_steps) as the app runs them."""
+        settings = self.settings
+        batch_size = settings["batch_size"]
+        eval_every, checkpoint_every = settings.get("eval_every"), settings.get("checkpoint_every")
+        if self.steps_per_epoch_of:  # apps.train_gan: once per epoch unless the flagfile says otherwise
+            epoch = self.steps_per_epoch_of // batch_size
+            eval_every, checkpoint_every = eval_every or epoch, checkpoint_every or epoch
+        return batch_size, settings["log_every"], eval_every, checkpoint_every, self.loop_steps or checkpoint_every
 
 
 def _images(x, n):
@@ -99,12 +118,15 @@ def _adaptation_batch(source, target, batch_size):
 # -- the apps' models (see each app's main and its flagfile) ---------------------------------
 
 
-def build_source_only(source, target, batch_size, seed):
-    """apps/train_source_only.py with source_only_mnist_to_mnistm.cfg: Adam 1e-3, cosine over 2,400 steps."""
+def build_source_only(settings, source, target, batch_size, seed):
+    """apps/train_source_only.py: Adam, cosine-decayed over max_steps (or constant)."""
     del target
+    learning_rate = settings["learning_rate"]
+    if settings.get("lr_schedule", "cosine") == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, settings["max_steps"])
     model = build_digits_classifier(source.image_shape, source.num_classes)
     model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, 2400)),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -114,50 +136,39 @@ def build_source_only(source, target, batch_size, seed):
     return Setup(model, batch, dataset, batch_size)
 
 
-def build_adda(source, target, batch_size, seed):
-    """apps/train_adda.py stage 2 with adda_digits.cfg: 28x28 valid tower, image standardisation,
-    fc500-fc500 discriminator, Adam 2e-4 / beta_1 0.5 for both players, 64 + 64 images per step."""
+def build_adda(settings, source, target, batch_size, seed):
+    """apps/train_adda.py's stage 2 (most of a run): both players' Adam, the discriminator's width."""
     source_encoder, source_classifier = adda_networks.build_source_networks(
-        source.image_shape, source.num_classes, "image", "valid"
+        source.image_shape, source.num_classes, settings["input_standardization"], settings["padding"]
     )
     model = ADDA(
         source_encoder,
         source_classifier,
-        discriminator=adda_networks.build_discriminator(source_encoder.output.shape[-1], 500),
+        discriminator=adda_networks.build_discriminator(
+            source_encoder.output.shape[-1], settings["discriminator_units"]
+        ),
     )
     model.compile(
-        discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-        target_encoder_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        discriminator_optimizer=keras.optimizers.Adam(
+            settings["discriminator_learning_rate"], beta_1=settings["beta_1"]
+        ),
+        target_encoder_optimizer=keras.optimizers.Adam(
+            settings["target_encoder_learning_rate"], beta_1=settings["beta_1"]
+        ),
     )
     batch = _adaptation_batch(source, target, batch_size)
     dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed)
     return Setup(model, batch, dataset, 2 * batch_size)
 
 
-# pixelda_mnist_to_mnistm_cpu.cfg's PixelDAConfig fields.
-PIXELDA_CPU_HPARAMS = {
-    "noise_dim": 10,
-    "generator_filters": 32,
-    "generator_blocks": 4,
-    "discriminator_filters": 32,
-    "discriminator_dropout_rate": 0.1,
-    "discriminator_noise_stddev": 0.2,
-    "classifier": "private_shared",
-    "domain_loss_weight": 0.1356,
-    "style_transfer_loss_weight": 0.01132,
-    "task_loss_in_g_weight": 0.01010,
-    "content_loss_weight": 0.0,
-    "learning_rate": 0.001,
-    "adam_beta1": 0.5,
-    "lr_decay_steps": 20000,
-    "lr_decay_rate": 0.95,
-    "clip_norm": 5.0,
-}
-
-
-def build_pixelda(source, target, batch_size, seed):
-    """apps/train_pixelda.py with pixelda_mnist_to_mnistm_cpu.cfg (G 32 filters x 4 blocks, D from 32)."""
-    hparams = PixelDAConfig(image_shape=source.image_shape, num_classes=source.num_classes, **PIXELDA_CPU_HPARAMS)
+def build_pixelda(settings, source, target, batch_size, seed):
+    """apps/train_pixelda.py: the flagfile's PixelDAConfig fields (the app's flags carry their names)."""
+    fields = {f.name for f in dataclasses.fields(PixelDAConfig)} - {"image_shape", "num_classes"}
+    hparams = PixelDAConfig(
+        image_shape=source.image_shape,
+        num_classes=source.num_classes,
+        **{name: value for name, value in settings.items() if name in fields},
+    )
     model = PixelDA(hparams, seed=seed)
     model.compile()
     batch = _adaptation_batch(source, target, batch_size)
@@ -165,22 +176,27 @@ def build_pixelda(source, target, batch_size, seed):
     return Setup(model, batch, dataset, batch_size)  # the app counts the source batch only
 
 
-# apps/configs/{dcgan,cgan,acgan}_mnist.cfg: (ngf, ndf); all nz 100, Adam 2e-4 / beta1 0.5, batch 128.
-GAN_WIDTHS = {"dcgan": (32, 64), "cgan": (32, 32), "acgan": (32, 32)}
-
-
 def _gan_builder(kind):
-    def build(source, target, batch_size, seed):
+    def build(settings, source, target, batch_size, seed):
         """apps/train_gan.py on --grayscale MNIST (its first channel), 32x32."""
         del target
         x_train = source.x_train[..., :1]
-        ngf, ndf = GAN_WIDTHS[kind]
-        model = builders.build_gan(kind, 100, ngf, ndf, x_train.shape[1:], source.num_classes, "normal_002", True, seed)
+        model = builders.build_gan(
+            kind,
+            settings["nz"],
+            settings["ngf"],
+            settings["ndf"],
+            x_train.shape[1:],
+            source.num_classes,
+            settings["init"],
+            True,
+            seed,
+        )
         model.compile(
-            d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-            g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-            generator_loss="non_saturating",
-            label_smoothing=0.0,
+            d_optimizer=keras.optimizers.Adam(settings["lr_d"], beta_1=settings["beta1"]),
+            g_optimizer=keras.optimizers.Adam(settings["lr_g"], beta_1=settings["beta1"]),
+            generator_loss=settings.get("generator_loss", "non_saturating"),
+            label_smoothing=settings.get("label_smoothing", 0.0),
         )
         if kind == "dcgan":
             batch = _images(x_train, batch_size)
@@ -194,51 +210,15 @@ def _gan_builder(kind):
     return build
 
 
-# One epoch of MNIST at batch 128: the GAN app's eval_every and checkpoint_every.
-GAN_EPOCH_STEPS = 60_000 // 128
+MNIST_TRAIN_IMAGES = 60_000
 
 METHODS = {
-    "source_only": Method(
-        build_source_only,
-        "source_only_mnist_to_mnistm.cfg",
-        image_size=32,
-        batch_size=128,
-        log_every=100,
-        eval_every=600,
-        checkpoint_every=600,
-        loop_steps=600,
-    ),
-    "adda": Method(
-        build_adda,
-        "adda_digits.cfg",
-        image_size=28,
-        batch_size=64,
-        log_every=100,
-        eval_every=500,
-        checkpoint_every=500,
-        loop_steps=500,
-    ),
-    "pixelda": Method(
-        build_pixelda,
-        "pixelda_mnist_to_mnistm_cpu.cfg",
-        image_size=32,
-        batch_size=32,
-        log_every=100,
-        eval_every=1000,
-        checkpoint_every=1000,
-        loop_steps=300,  # ~4 steps/s on 2 idle cores: 300 of its 1,000-step checkpoint interval
-    ),
+    "source_only": Method(build_source_only, "source_only_mnist_to_mnistm.cfg"),
+    "adda": Method(build_adda, "adda_digits.cfg"),
+    # ~4 steps/s on 2 idle cores: 300 steps of its 1,000-step checkpoint interval
+    "pixelda": Method(build_pixelda, "pixelda_mnist_to_mnistm_cpu.cfg", loop_steps=300),
     **{
-        kind: Method(
-            _gan_builder(kind),
-            f"{kind}_mnist.cfg",
-            image_size=32,
-            batch_size=128,
-            log_every=50,
-            eval_every=GAN_EPOCH_STEPS,
-            checkpoint_every=GAN_EPOCH_STEPS,
-            loop_steps=GAN_EPOCH_STEPS,
-        )
+        kind: Method(_gan_builder(kind), f"{kind}_mnist.cfg", steps_per_epoch_of=MNIST_TRAIN_IMAGES)
         for kind in builders.GAN_MODELS
     },
 }
@@ -256,7 +236,7 @@ def time_bare(method, source, target, seconds, batch_size=None, seed=0):
     """Images/s of `tf.function(model.train_step)` on one fixed batch, on a fresh model."""
     spec = METHODS[method]
     runner.seed_everything(seed)
-    setup = spec.build(source, target, batch_size or spec.batch_size, seed)
+    setup = spec.build(spec.settings, source, target, batch_size or spec.loop_config()[0], seed)
     step = tf.function(setup.model.train_step)
     for _ in range(WARMUP_STEPS):  # trace, then settle
         _block(step(setup.batch))
@@ -276,20 +256,21 @@ def time_bare(method, source, target, seconds, batch_size=None, seed=0):
 def time_loop(method, source, target, loop_steps=None, batch_size=None, seed=0):
     """Images/s of the app's `runner.Run.train` over its dataset, on a fresh model, in a temporary folder."""
     spec = METHODS[method]
-    steps = loop_steps or spec.loop_steps
+    config_batch, log_every, eval_every, checkpoint_every, default_steps = spec.loop_config()
+    steps = loop_steps or default_steps
     with tempfile.TemporaryDirectory() as tmp:
         run = runner.Run(  # seeds everything, as in the app, before the model is built
             runner.RunConfig(
                 f"loop_vs_bare_{method}",
                 output_dir=tmp,
                 max_steps=steps,
-                log_every=spec.log_every,
-                eval_every=spec.eval_every,
-                checkpoint_every=spec.checkpoint_every,
+                log_every=log_every,
+                eval_every=eval_every,
+                checkpoint_every=checkpoint_every,
                 seed=seed,
             )
         )
-        setup = spec.build(source, target, batch_size or spec.batch_size, run.data_seed)
+        setup = spec.build(spec.settings, source, target, batch_size or config_batch, run.data_seed)
         result = run.train(setup.model, setup.dataset, callbacks=(), examples_per_step=setup.examples_per_step)
         run.writer.close()
     return {
@@ -308,7 +289,7 @@ def measure(method, source, target, seconds, loop_steps=None, batch_size=None):
     bare = (before["images_per_second"] + after["images_per_second"]) / 2
     return {
         "config": METHODS[method].config,
-        "batch_size": batch_size or METHODS[method].batch_size,
+        "batch_size": batch_size or METHODS[method].loop_config()[0],
         "image_size": METHODS[method].image_size,
         "bare_before": before,
         "loop": loop,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks import loop_vs_bare
+from benchmarks import harness, loop_vs_bare
 from kerasda.data.domain import Domain
 
 BATCH = 8
@@ -30,7 +30,7 @@ def tiny_domains(image_size, n=2 * BATCH, seed=0):
 def test_builder_batch_matches_the_app_dataset(method):
     spec = loop_vs_bare.METHODS[method]
     source, target = tiny_domains(spec.image_size)
-    setup = spec.build(source, target, BATCH, 0)
+    setup = spec.build(spec.settings, source, target, BATCH, 0)
     batch_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, setup.batch)
     assert tf.nest.map_structure(lambda s: (s.shape, s.dtype), setup.dataset.element_spec) == tf.nest.map_structure(
         lambda s: (s.shape, s.dtype), batch_spec
@@ -48,3 +48,34 @@ def test_bare_loop_and_ratio(method):
     assert result["loop"]["steps"] == 5
     assert result["loop"]["images_per_second"] > 0
     assert math.isfinite(result["loop_over_bare"]) and result["loop_over_bare"] > 0
+
+
+def test_read_flagfile_types_and_booleans(tmp_path, monkeypatch):
+    lines = ["# comment", "--batch_size=64", "--learning_rate=0.01", "--padding=valid", "--grl", "--nojitter", ""]
+    (tmp_path / "x.cfg").write_text("\n".join(lines))
+    monkeypatch.setattr(harness, "CONFIGS_DIR", tmp_path)
+    assert harness.read_flagfile("x.cfg") == {
+        "batch_size": 64,
+        "learning_rate": 0.01,
+        "padding": "valid",
+        "grl": True,
+        "jitter": False,
+    }
+
+
+@pytest.mark.parametrize("method", list(loop_vs_bare.METHODS))
+def test_loop_settings_come_from_the_shipped_flagfile(method):
+    spec = loop_vs_bare.METHODS[method]
+    settings = harness.read_flagfile(spec.config)
+    batch_size, log_every, eval_every, checkpoint_every, loop_steps = spec.loop_config()
+    assert (batch_size, log_every) == (settings["batch_size"], settings["log_every"])
+    assert eval_every > 0 and checkpoint_every > 0 and 0 < loop_steps <= checkpoint_every
+
+
+def test_pixelda_builder_uses_the_flagfile_hyper_parameters():
+    spec = loop_vs_bare.METHODS["pixelda"]
+    settings = spec.settings
+    source, target = tiny_domains(spec.image_size)
+    model = spec.build(settings, source, target, BATCH, 0).model
+    for name in ("generator_filters", "generator_blocks", "discriminator_filters", "domain_loss_weight"):
+        assert getattr(model.hparams, name) == settings[name]
