@@ -7,12 +7,12 @@ layout (x [N, 32, 32, 3], y in 0..9). `extra_32x32.mat` is not used.
 
 import numpy as np
 
-from kerasda.data import cache, images, paths
-from kerasda.data.domain import Domain
+from kerasda.data import split_files
 from kerasda.errors import DataError
 
 SUBDIR = "svhn"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+NATIVE_SIZE = 32
 
 
 def read_svhn_mat(path):
@@ -32,19 +32,6 @@ def read_svhn_mat(path):
 
 def load_svhn(data_dir=None, image_size=32, cache_dir=None):
     """SVHN as a Domain named "svhn", resized to `image_size`; cached when resized."""
-    folder = paths.resolve_data_dir(data_dir) / SUBDIR
-    files = dict(zip(FILES, paths.require_files(folder, FILES.values(), "SVHN")))
-
-    def build():
-        arrays = {}
-        for split, path in files.items():
-            x, y = read_svhn_mat(path)
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = images.resize_uint8(x, image_size), y
-        return arrays
-
-    if image_size == 32:  # reading the .mat files is about as fast as reading a cache
-        arrays = build()
-    else:
-        sources = cache.source_fingerprint(files.values())
-        arrays = cache.cached_arrays(f"svhn_{sources}_{image_size}px", build, cache_dir)
-    return Domain("svhn", **arrays, class_names=tuple(str(i) for i in range(10)))
+    return split_files.load_split_files(
+        SUBDIR, FILES, read_svhn_mat, data_dir, image_size, cache_dir, native_size=NATIVE_SIZE
+    )

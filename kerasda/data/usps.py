@@ -10,8 +10,7 @@ compressed files as they are, and both are converted to kerasda's layout
 
 import numpy as np
 
-from kerasda.data import cache, images, paths
-from kerasda.data.domain import Domain
+from kerasda.data import split_files
 from kerasda.errors import DataError
 
 SUBDIR = "usps"
@@ -39,16 +38,4 @@ def read_usps_svmlight(path):
 
 def load_usps(data_dir=None, image_size=32, cache_dir=None):
     """USPS as a Domain named "usps": RGB uint8, bilinearly resized to `image_size`; cached."""
-    folder = paths.resolve_data_dir(data_dir) / SUBDIR
-    files = dict(zip(FILES, paths.require_files(folder, FILES.values(), "USPS")))
-
-    def build():
-        arrays = {}
-        for split, path in files.items():
-            grey, y = read_usps_svmlight(path)
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = images.resize_uint8(images.to_rgb(grey), image_size), y
-        return arrays
-
-    sources = cache.source_fingerprint(files.values())
-    arrays = cache.cached_arrays(f"usps_{sources}_{image_size}px", build, cache_dir)
-    return Domain("usps", **arrays, class_names=tuple(str(i) for i in range(10)))
+    return split_files.load_split_files(SUBDIR, FILES, read_usps_svmlight, data_dir, image_size, cache_dir)
