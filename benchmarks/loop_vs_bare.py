@@ -4,7 +4,7 @@
 
 The issue: "Every app's loop stays >= 90% of a bare step of the same network at
 the same precision." For each method (source only, ADDA, PixelDA, DCGAN, cGAN,
-ACGAN), in one process:
+ACGAN, and DANN, whose loop also jitters every batch as its config does), in one process:
 
 "bare": `tf.function(model.train_step)` on one fixed in-memory batch (the first
 training images, as tf.constants; no input pipeline, no logging), timed for
@@ -43,8 +43,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from benchmarks import harness
-from kerasda import precision, runner
-from kerasda.data import load_domain, pipeline
+from kerasda import precision, runner, schedules
+from kerasda.data import augmentation, load_domain, pipeline
 from kerasda.models import builders
 from kerasda.models.adda import ADDA
 from kerasda.models.pixelda import PixelDA
@@ -136,6 +136,41 @@ def build_source_only(settings, source, target, batch_size, seed):
     return Setup(model, batch, dataset, batch_size)
 
 
+def _augmentation(settings, seed):
+    """The flagfile's --augmentation (the apps' default: none), jittering the loop's batches only."""
+    return augmentation.build_augmentation(settings.get("augmentation", "none"), seed=seed)
+
+
+def build_dann(settings, source, target, batch_size, seed):
+    """apps/train_dann.py: the tower, reversal schedule, target entropy and optimizer of its flagfile."""
+    standardization = settings.get("input_standardization", "image")
+    model = builders.build_digits_dann(
+        source.image_shape,
+        source.num_classes,
+        input_standardization=None if standardization == "none" else standardization,
+        padding=settings["padding"],
+        batch_norm=settings.get("batch_norm", False),
+        use_gradient_reversal=settings.get("grl", True),
+        lambda_schedule=settings["lambda_schedule"],
+        gamma=settings["gamma"],
+        lambda_max=settings["lambda_max"],
+        total_steps=settings["max_steps"],
+        target_entropy_weight=settings.get("target_entropy_weight", 0.0),
+    )
+    model.compile(
+        optimizer=schedules.build_optimizer(
+            settings["optimizer"],
+            settings["learning_rate"],
+            settings["max_steps"],
+            settings.get("momentum", 0.9),
+            anneal=settings.get("anneal_learning_rate", False),
+        )
+    )
+    batch = _adaptation_batch(source, target, batch_size)
+    dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed, augment=_augmentation(settings, seed))
+    return Setup(model, batch, dataset, 2 * batch_size)
+
+
 def build_adda(settings, source, target, batch_size, seed):
     """apps/train_adda.py's stage 2 (most of a run): both players' Adam, the discriminator's width."""
     source_encoder, source_classifier = adda_networks.build_source_networks(
@@ -157,7 +192,7 @@ def build_adda(settings, source, target, batch_size, seed):
         ),
     )
     batch = _adaptation_batch(source, target, batch_size)
-    dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed)
+    dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed, augment=_augmentation(settings, seed))
     return Setup(model, batch, dataset, 2 * batch_size)
 
 
@@ -214,6 +249,7 @@ MNIST_TRAIN_IMAGES = 60_000
 
 METHODS = {
     "source_only": Method(build_source_only, "source_only_mnist_to_mnistm.cfg"),
+    "dann": Method(build_dann, "dann_mnist_to_mnistm.cfg"),
     "adda": Method(build_adda, "adda_digits.cfg"),
     # ~4 steps/s on 2 idle cores: 300 steps of its 1,000-step checkpoint interval
     "pixelda": Method(build_pixelda, "pixelda_mnist_to_mnistm_cpu.cfg", loop_steps=300),
