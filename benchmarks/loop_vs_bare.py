@@ -143,27 +143,27 @@ def _augmentation(settings, seed):
 
 def build_dann(settings, source, target, batch_size, seed):
     """apps/train_dann.py: the tower, reversal schedule, target entropy and optimizer of its flagfile."""
-    standardization = settings.get("input_standardization", "image")
+    standardization = settings["input_standardization"]
     model = builders.build_digits_dann(
         source.image_shape,
         source.num_classes,
         input_standardization=None if standardization == "none" else standardization,
         padding=settings["padding"],
-        batch_norm=settings.get("batch_norm", False),
-        use_gradient_reversal=settings.get("grl", True),
+        batch_norm=settings.get("batch_norm", False),  # the app's default; the flagfile leaves it unset
+        use_gradient_reversal=settings["grl"],
         lambda_schedule=settings["lambda_schedule"],
         gamma=settings["gamma"],
         lambda_max=settings["lambda_max"],
         total_steps=settings["max_steps"],
-        target_entropy_weight=settings.get("target_entropy_weight", 0.0),
+        target_entropy_weight=settings["target_entropy_weight"],
     )
     model.compile(
         optimizer=schedules.build_optimizer(
             settings["optimizer"],
             settings["learning_rate"],
             settings["max_steps"],
-            settings.get("momentum", 0.9),
-            anneal=settings.get("anneal_learning_rate", False),
+            settings["momentum"],
+            anneal=settings["anneal_learning_rate"],
         )
     )
     batch = _adaptation_batch(source, target, batch_size)
