@@ -56,7 +56,7 @@ from benchmarks import harness
 
 FLAGS = flags.FLAGS
 
-CONFIGS = "apps/configs"
+CONFIGS = harness.CONFIGS_DIR.relative_to(harness.REPO_ROOT).as_posix()  # "apps/configs", as commands name it
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,9 @@ import numpy as np
 
 from kerasda.errors import DataError
 
+# Every digit domain names its ten classes, so a subset missing a digit still has ten outputs.
+DIGIT_CLASS_NAMES = tuple(str(i) for i in range(10))
+
 
 class TargetLabelAccessError(RuntimeError):
     """Raised when code reads the training labels of an unlabeled (target) domain."""

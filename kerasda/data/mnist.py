@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 
 from kerasda.data import cache, images, paths, tfds
-from kerasda.data.domain import Domain
+from kerasda.data.domain import DIGIT_CLASS_NAMES, Domain
 from kerasda.errors import DataError
 
 IDX_FILES = {
@@ -92,4 +92,4 @@ def load_mnist(data_dir=None, image_size=32, download=False, cache_dir=None):
 
     key = f"mnist_{source_fingerprint(data_dir)}_{image_size}px"
     arrays = cache.cached_arrays(key, build, cache_dir)
-    return Domain("mnist", **arrays, class_names=tuple(str(i) for i in range(10)))
+    return Domain("mnist", **arrays, class_names=DIGIT_CLASS_NAMES)

@@ -21,12 +21,11 @@ import numpy as np
 from absl import logging
 
 from kerasda.data import cache, images, mnist, mnist_m_original, paths
-from kerasda.data.domain import Domain
+from kerasda.data.domain import DIGIT_CLASS_NAMES, Domain
 
 SYNTH_SIZE = 32  # the original release's size; MNIST's 28x28 digit is padded into it
 RECIPE_VERSION = 2  # in the cache key: 1 was the 28x28 grey-level blend, resized afterwards
 BSDS_TRAIN_SUBDIR = pathlib.Path("bsds500") / "train"
-CLASS_NAMES = tuple(str(i) for i in range(10))
 
 
 def load_bsds500_train(data_dir=None):
@@ -114,7 +113,7 @@ def load_mnist_m_synth(data_dir=None, image_size=32, seed=0, download=False, cac
             lambda: {k: images.resize_uint8(v, image_size) if k.startswith("x_") else v for k, v in native.items()},
             cache_dir,
         )
-    return Domain("mnist_m_synth", **arrays, class_names=CLASS_NAMES)
+    return Domain("mnist_m_synth", **arrays, class_names=DIGIT_CLASS_NAMES)
 
 
 def load_mnist_m(data_dir=None, image_size=32, seed=0, download=False, cache_dir=None):

@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from kerasda.data import cache, images, paths
-from kerasda.data.domain import Domain
+from kerasda.data.domain import DIGIT_CLASS_NAMES, Domain
 from kerasda.errors import DataError
 
 RELEASE_SUBDIR = "mnist_m"
@@ -24,7 +24,7 @@ SPLITS = {
     "train": ("mnist_m_train", "mnist_m_train_labels.txt"),
     "test": ("mnist_m_test", "mnist_m_test_labels.txt"),
 }
-NUM_CLASSES = 10
+NUM_CLASSES = len(DIGIT_CLASS_NAMES)
 
 
 def release_dir(data_dir=None):
@@ -121,4 +121,4 @@ def load_mnist_m_original(data_dir=None, image_size=32, cache_dir=None):
         return arrays
 
     arrays = cache.cached_arrays(cache_key(labels_by_split, image_size), build, cache_dir)
-    return Domain("mnist_m", **arrays, class_names=tuple(str(i) for i in range(NUM_CLASSES)))
+    return Domain("mnist_m", **arrays, class_names=DIGIT_CLASS_NAMES)

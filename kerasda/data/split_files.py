@@ -1,9 +1,7 @@
 """Digit datasets published as one file per split (train, test), read by a format-specific reader."""
 
 from kerasda.data import cache, images, paths
-from kerasda.data.domain import Domain
-
-DIGIT_CLASS_NAMES = tuple(str(i) for i in range(10))
+from kerasda.data.domain import DIGIT_CLASS_NAMES, Domain
 
 
 def load_split_files(name, files, read, data_dir=None, image_size=32, cache_dir=None, native_size=None):

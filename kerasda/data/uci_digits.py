@@ -10,7 +10,7 @@ every paper-style table tests on the same 540 images.
 import numpy as np
 
 from kerasda.data import images
-from kerasda.data.domain import Domain
+from kerasda.data.domain import DIGIT_CLASS_NAMES, Domain
 
 TEST_SIZE = 0.3
 SPLIT_RANDOM_STATE = 0
@@ -27,4 +27,4 @@ def load_uci_digits(image_size=32):
     x = images.resize_uint8(images.to_rgb(grey), image_size)
     y = digits.target.astype(np.int64)
     train, test = train_test_split(np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SPLIT_RANDOM_STATE)
-    return Domain("uci_digits", x[train], y[train], x[test], y[test], class_names=tuple(str(i) for i in range(10)))
+    return Domain("uci_digits", x[train], y[train], x[test], y[test], class_names=DIGIT_CLASS_NAMES)
