@@ -71,6 +71,17 @@ APP_DEFAULT_IMAGE_SIZE = 32  # apps.common's --image_size default, for flagfiles
 
 
 @dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """How the app runs its loop: batch, logging / evaluation / checkpoint intervals, and the timed length."""
+
+    batch_size: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    loop_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
     """An app's model builder, its shipped flagfile, and how long the timed loop runs."""
 
@@ -89,14 +100,16 @@ class Method:
         return self.settings.get("image_size", APP_DEFAULT_IMAGE_SIZE)
 
     def loop_config(self):
-        """(batch_size, log_every, eval_every, checkpoint_every, loop_steps) as the app runs them."""
+        """The flagfile's loop settings, as the app runs them."""
         settings = self.settings
         batch_size = settings["batch_size"]
         eval_every, checkpoint_every = settings.get("eval_every"), settings.get("checkpoint_every")
         if self.steps_per_epoch_of:  # apps.train_gan: once per epoch unless the flagfile says otherwise
             epoch = self.steps_per_epoch_of // batch_size
             eval_every, checkpoint_every = eval_every or epoch, checkpoint_every or epoch
-        return batch_size, settings["log_every"], eval_every, checkpoint_every, self.loop_steps or checkpoint_every
+        return LoopConfig(
+            batch_size, settings["log_every"], eval_every, checkpoint_every, self.loop_steps or checkpoint_every
+        )
 
 
 def _images(x, n):
@@ -251,7 +264,7 @@ METHODS = {
     "source_only": Method(build_source_only, "source_only_mnist_to_mnistm.cfg"),
     "dann": Method(build_dann, "dann_mnist_to_mnistm.cfg"),
     "adda": Method(build_adda, "adda_digits.cfg"),
-    # ~4 steps/s on 2 idle cores: 300 steps of its 1,000-step checkpoint interval
+    # ~1.5-2 steps/s on 2 idle cores: 300 steps of its 1,000-step checkpoint interval
     "pixelda": Method(build_pixelda, "pixelda_mnist_to_mnistm_cpu.cfg", loop_steps=300),
     **{
         kind: Method(_gan_builder(kind), f"{kind}_mnist.cfg", steps_per_epoch_of=MNIST_TRAIN_IMAGES)
@@ -272,7 +285,7 @@ def time_bare(method, source, target, seconds, batch_size=None, seed=0):
     """Images/s of `tf.function(model.train_step)` on one fixed batch, on a fresh model."""
     spec = METHODS[method]
     runner.seed_everything(seed)
-    setup = spec.build(spec.settings, source, target, batch_size or spec.loop_config()[0], seed)
+    setup = spec.build(spec.settings, source, target, batch_size or spec.loop_config().batch_size, seed)
     step = tf.function(setup.model.train_step)
     for _ in range(WARMUP_STEPS):  # trace, then settle
         _block(step(setup.batch))
@@ -292,21 +305,20 @@ def time_bare(method, source, target, seconds, batch_size=None, seed=0):
 def time_loop(method, source, target, loop_steps=None, batch_size=None, seed=0):
     """Images/s of the app's `runner.Run.train` over its dataset, on a fresh model, in a temporary folder."""
     spec = METHODS[method]
-    config_batch, log_every, eval_every, checkpoint_every, default_steps = spec.loop_config()
-    steps = loop_steps or default_steps
+    config = spec.loop_config()
     with tempfile.TemporaryDirectory() as tmp:
         run = runner.Run(  # seeds everything, as in the app, before the model is built
             runner.RunConfig(
                 f"loop_vs_bare_{method}",
                 output_dir=tmp,
-                max_steps=steps,
-                log_every=log_every,
-                eval_every=eval_every,
-                checkpoint_every=checkpoint_every,
+                max_steps=loop_steps or config.loop_steps,
+                log_every=config.log_every,
+                eval_every=config.eval_every,
+                checkpoint_every=config.checkpoint_every,
                 seed=seed,
             )
         )
-        setup = spec.build(spec.settings, source, target, batch_size or config_batch, run.data_seed)
+        setup = spec.build(spec.settings, source, target, batch_size or config.batch_size, run.data_seed)
         result = run.train(setup.model, setup.dataset, callbacks=(), examples_per_step=setup.examples_per_step)
         run.writer.close()
     return {
@@ -325,7 +337,7 @@ def measure(method, source, target, seconds, loop_steps=None, batch_size=None):
     bare = (before["images_per_second"] + after["images_per_second"]) / 2
     return {
         "config": METHODS[method].config,
-        "batch_size": batch_size or METHODS[method].loop_config()[0],
+        "batch_size": batch_size or METHODS[method].loop_config().batch_size,
         "image_size": METHODS[method].image_size,
         "bare_before": before,
         "loop": loop,
@@ -393,7 +405,7 @@ def define_flags():
         "loop_steps",
         None,
         "Steps of each runner loop (the first is excluded as tracing); default per method: one checkpoint "
-        "interval of its config (source_only 600, adda 500, GANs 468 = one epoch), pixelda 300.",
+        "interval of its flagfile (the GANs': one epoch), pixelda 300.",
     )
     flags.DEFINE_enum(
         "precision", "float32", list(precision.PRECISIONS), "Dtype policy of every model, as --precision."

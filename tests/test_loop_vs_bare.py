@@ -67,9 +67,10 @@ def test_read_flagfile_types_and_booleans(tmp_path, monkeypatch):
 def test_loop_settings_come_from_the_shipped_flagfile(method):
     spec = loop_vs_bare.METHODS[method]
     settings = harness.read_flagfile(spec.config)
-    batch_size, log_every, eval_every, checkpoint_every, loop_steps = spec.loop_config()
-    assert (batch_size, log_every) == (settings["batch_size"], settings["log_every"])
-    assert eval_every > 0 and checkpoint_every > 0 and 0 < loop_steps <= checkpoint_every
+    config = spec.loop_config()
+    assert (config.batch_size, config.log_every) == (settings["batch_size"], settings["log_every"])
+    assert config.eval_every > 0 and config.checkpoint_every > 0
+    assert 0 < config.loop_steps <= config.checkpoint_every
 
 
 def test_pixelda_builder_uses_the_flagfile_hyper_parameters():
