@@ -1,5 +1,6 @@
-"""What every benchmark script shares: run an app, describe the machine, write results."""
+"""What every benchmark script shares: run an app, read its flags, describe the machine, write results."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -48,32 +49,51 @@ def run_app(module, flagfile, output_dir, extra_flags=(), log_path=None):
     return metrics, wall
 
 
-def _literal(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+@dataclasses.dataclass(frozen=True)
+class AppFlags:
+    """The flags an app runs with: every value (its defaults under the flagfile's lines) and the
+    names the flagfile set (apps such as train_gan derive what was left unset)."""
+
+    values: dict
+    present: frozenset
 
 
-def read_flagfile(name):
-    """A shipped flagfile of apps/configs/ as {flag: value}, so that a benchmark builds what the app
-    builds without copying its numbers. `--flag=value` lines (numbers converted), bare `--flag` is
-    True and `--noflag` False; comments and blank lines are skipped."""
-    values = {}
-    for line in (CONFIGS_DIR / name).read_text().splitlines():
-        line = line.strip()
-        if not line.startswith("--"):
-            continue
-        flag, has_value, text = line[2:].partition("=")
-        if has_value:
-            values[flag] = _literal(text)
-        elif flag.startswith("no"):
-            values[flag[2:]] = False
-        else:
-            values[flag] = True
-    return values
+# Each app defines its flags on absl's one global registry when imported, so two apps cannot share a
+# process unless the first one's flags are deleted (and its modules forgotten) before the second.
+_APP_FLAGS_CHILD = """
+import importlib, json, sys
+from absl import flags
+FLAGS = flags.FLAGS
+found = []
+for module, flagfile in json.loads(sys.argv[1]):
+    importlib.import_module(module)
+    FLAGS([module, "--flagfile=" + flagfile])
+    names = sorted({f.name for m, fs in FLAGS.flags_by_module_dict().items() if m.startswith("apps.") for f in fs})
+    found.append({"values": {n: FLAGS[n].value for n in names}, "present": [n for n in names if FLAGS[n].present]})
+    for name in names:
+        delattr(FLAGS, name)
+    for loaded in [m for m in sys.modules if m == "apps" or m.startswith("apps.")]:
+        del sys.modules[loaded]
+print(json.dumps(found))
+"""
+
+
+def app_flags(apps_and_flagfiles):
+    """[AppFlags] of each (app module, flagfile in apps/configs/ or a path), as `python -m app
+    --flagfile=...` would parse them, so a benchmark builds what the app builds without copying
+    its numbers or its defaults. One child process reads them all (an app import costs ~5 s)."""
+    pairs = [(module, str(CONFIGS_DIR / flagfile)) for module, flagfile in apps_and_flagfiles]
+    child = subprocess.run(
+        [sys.executable, "-c", _APP_FLAGS_CHILD, json.dumps(pairs)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"Reading the flags of {pairs} failed:\n{child.stderr[-3000:]}")
+    found = json.loads(child.stdout.strip().splitlines()[-1])
+    return [AppFlags(entry["values"], frozenset(entry["present"])) for entry in found]
 
 
 def read_history(run_dir):

@@ -20,8 +20,9 @@ one checkpoint, at its end); PixelDA runs 300 of its 1,000 steps, so its
 checkpoint weighs ~3x what it does in the app.
 
 Each measurement builds a fresh model, as the app builds it from its shipped
-flagfile in apps/configs/, read when it runs (network sizes, batch, image size,
-optimizer, logging and checkpoint intervals: nothing copied here); ADDA is
+flagfile in apps/configs/ and the app's own flag defaults, both parsed by the
+app's flags (`harness.app_flags`: network sizes, batch, image size, optimizer,
+augmentation, logging and checkpoint intervals: nothing copied here); ADDA is
 timed on its adversarial stage 2, which trains for most of the run. Images/s
 count what the app counts (`examples_per_step`: source + target for ADDA, the
 source batch for PixelDA). Other processes on shared cores move every number:
@@ -31,6 +32,7 @@ Writes benchmarks/results/<output_name>.json and .md.
 """
 
 import dataclasses
+import functools
 import math
 import os
 import tempfile
@@ -67,9 +69,6 @@ class Setup:
     examples_per_step: int  # images per step, as the app counts them
 
 
-APP_DEFAULT_IMAGE_SIZE = 32  # apps.common's --image_size default, for flagfiles that leave it unset
-
-
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
     """How the app runs its loop: batch, logging / evaluation / checkpoint intervals, and the timed length."""
@@ -83,33 +82,49 @@ class LoopConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """An app's model builder, its shipped flagfile, and how long the timed loop runs."""
+    """An app, its model builder, its shipped flagfile, and how long the timed loop runs."""
 
+    app: str  # the app module, whose flags parse the flagfile
     build: Callable  # (settings, source, target, batch_size, seed) -> Setup
     config: str  # the flagfile in apps/configs/ it builds from
     loop_steps: int | None = None  # default: one checkpoint interval of the config
     steps_per_epoch_of: int | None = None  # GAN apps: eval / checkpoint once per epoch of this many images
 
     @property
+    def flags(self):
+        return _shipped_flags()[self.app, self.config]
+
+    @property
     def settings(self):
-        """The flagfile's values, read each time (so an edited config is what gets timed)."""
-        return harness.read_flagfile(self.config)
+        """Every flag value the app runs with under its shipped flagfile."""
+        return self.flags.values
 
     @property
     def image_size(self):
-        return self.settings.get("image_size", APP_DEFAULT_IMAGE_SIZE)
+        return self.settings["image_size"]
 
     def loop_config(self):
         """The flagfile's loop settings, as the app runs them."""
         settings = self.settings
         batch_size = settings["batch_size"]
-        eval_every, checkpoint_every = settings.get("eval_every"), settings.get("checkpoint_every")
-        if self.steps_per_epoch_of:  # apps.train_gan: once per epoch unless the flagfile says otherwise
-            epoch = self.steps_per_epoch_of // batch_size
-            eval_every, checkpoint_every = eval_every or epoch, checkpoint_every or epoch
+        intervals = {name: settings[name] for name in ("eval_every", "checkpoint_every")}
+        if self.steps_per_epoch_of:  # apps.train_gan: once per epoch unless the flagfile sets them
+            for name in intervals.keys() - self.flags.present:
+                intervals[name] = self.steps_per_epoch_of // batch_size
         return LoopConfig(
-            batch_size, settings["log_every"], eval_every, checkpoint_every, self.loop_steps or checkpoint_every
+            batch_size,
+            settings["log_every"],
+            intervals["eval_every"],
+            intervals["checkpoint_every"],
+            self.loop_steps or intervals["checkpoint_every"],
         )
+
+
+@functools.cache
+def _shipped_flags():
+    """{(app, flagfile): harness.AppFlags} of every method, parsed once per process in one child."""
+    keys = sorted({(method.app, method.config) for method in METHODS.values()})
+    return dict(zip(keys, harness.app_flags(keys)))
 
 
 def _images(x, n):
@@ -135,7 +150,7 @@ def build_source_only(settings, source, target, batch_size, seed):
     """apps/train_source_only.py: Adam, cosine-decayed over max_steps (or constant)."""
     del target
     learning_rate = settings["learning_rate"]
-    if settings.get("lr_schedule", "cosine") == "cosine":
+    if settings["lr_schedule"] == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, settings["max_steps"])
     model = build_digits_classifier(source.image_shape, source.num_classes)
     model.compile(
@@ -145,13 +160,15 @@ def build_source_only(settings, source, target, batch_size, seed):
     )
     model.optimizer.build(model.trainable_variables)  # as the runner does before its first step
     batch = (_images(source.x_train, batch_size), _labels(source.y_train, batch_size))
-    dataset = pipeline.labeled_dataset(source.x_train, source.y_train, batch_size, seed=seed)
+    dataset = pipeline.labeled_dataset(
+        source.x_train, source.y_train, batch_size, seed=seed, augment=_augmentation(settings, seed)
+    )
     return Setup(model, batch, dataset, batch_size)
 
 
 def _augmentation(settings, seed):
-    """The flagfile's --augmentation (the apps' default: none), jittering the loop's batches only."""
-    return augmentation.build_augmentation(settings.get("augmentation", "none"), seed=seed)
+    """The app's --augmentation, jittering the loop's batches only."""
+    return augmentation.build_augmentation(settings["augmentation"], seed=seed)
 
 
 def build_dann(settings, source, target, batch_size, seed):
@@ -162,7 +179,7 @@ def build_dann(settings, source, target, batch_size, seed):
         source.num_classes,
         input_standardization=None if standardization == "none" else standardization,
         padding=settings["padding"],
-        batch_norm=settings.get("batch_norm", False),  # the app's default; the flagfile leaves it unset
+        batch_norm=settings["batch_norm"],
         use_gradient_reversal=settings["grl"],
         lambda_schedule=settings["lambda_schedule"],
         gamma=settings["gamma"],
@@ -210,7 +227,7 @@ def build_adda(settings, source, target, batch_size, seed):
 
 
 def build_pixelda(settings, source, target, batch_size, seed):
-    """apps/train_pixelda.py: the flagfile's PixelDAConfig fields (the app's flags carry their names)."""
+    """apps/train_pixelda.py: its PixelDAConfig flags (they carry the fields' names)."""
     fields = {f.name for f in dataclasses.fields(PixelDAConfig)} - {"image_shape", "num_classes"}
     hparams = PixelDAConfig(
         image_shape=source.image_shape,
@@ -220,15 +237,15 @@ def build_pixelda(settings, source, target, batch_size, seed):
     model = PixelDA(hparams, seed=seed)
     model.compile()
     batch = _adaptation_batch(source, target, batch_size)
-    dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed)
+    dataset = pipeline.adaptation_dataset(source, target, batch_size, seed=seed, augment=_augmentation(settings, seed))
     return Setup(model, batch, dataset, batch_size)  # the app counts the source batch only
 
 
 def _gan_builder(kind):
     def build(settings, source, target, batch_size, seed):
-        """apps/train_gan.py on --grayscale MNIST (its first channel), 32x32."""
+        """apps/train_gan.py on MNIST (its first channel when --grayscale, as the shipped configs)."""
         del target
-        x_train = source.x_train[..., :1]
+        x_train = source.x_train[..., :1] if settings["grayscale"] else source.x_train
         model = builders.build_gan(
             kind,
             settings["nz"],
@@ -237,14 +254,14 @@ def _gan_builder(kind):
             x_train.shape[1:],
             source.num_classes,
             settings["init"],
-            True,
+            settings["condition_discriminator"],
             seed,
         )
         model.compile(
             d_optimizer=keras.optimizers.Adam(settings["lr_d"], beta_1=settings["beta1"]),
             g_optimizer=keras.optimizers.Adam(settings["lr_g"], beta_1=settings["beta1"]),
-            generator_loss=settings.get("generator_loss", "non_saturating"),
-            label_smoothing=settings.get("label_smoothing", 0.0),
+            generator_loss=settings["generator_loss"],
+            label_smoothing=settings["label_smoothing"],
         )
         if kind == "dcgan":
             batch = _images(x_train, batch_size)
@@ -261,13 +278,13 @@ def _gan_builder(kind):
 MNIST_TRAIN_IMAGES = 60_000
 
 METHODS = {
-    "source_only": Method(build_source_only, "source_only_mnist_to_mnistm.cfg"),
-    "dann": Method(build_dann, "dann_mnist_to_mnistm.cfg"),
-    "adda": Method(build_adda, "adda_digits.cfg"),
+    "source_only": Method("apps.train_source_only", build_source_only, "source_only_mnist_to_mnistm.cfg"),
+    "dann": Method("apps.train_dann", build_dann, "dann_mnist_to_mnistm.cfg"),
+    "adda": Method("apps.train_adda", build_adda, "adda_digits.cfg"),
     # ~1.5-2 steps/s on 2 idle cores: 300 steps of its 1,000-step checkpoint interval
-    "pixelda": Method(build_pixelda, "pixelda_mnist_to_mnistm_cpu.cfg", loop_steps=300),
+    "pixelda": Method("apps.train_pixelda", build_pixelda, "pixelda_mnist_to_mnistm_cpu.cfg", loop_steps=300),
     **{
-        kind: Method(_gan_builder(kind), f"{kind}_mnist.cfg", steps_per_epoch_of=MNIST_TRAIN_IMAGES)
+        kind: Method("apps.train_gan", _gan_builder(kind), f"{kind}_mnist.cfg", steps_per_epoch_of=MNIST_TRAIN_IMAGES)
         for kind in builders.GAN_MODELS
     },
 }

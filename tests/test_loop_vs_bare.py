@@ -50,27 +50,29 @@ def test_bare_loop_and_ratio(method):
     assert math.isfinite(result["loop_over_bare"]) and result["loop_over_bare"] > 0
 
 
-def test_read_flagfile_types_and_booleans(tmp_path, monkeypatch):
-    lines = ["# comment", "--batch_size=64", "--learning_rate=0.01", "--padding=valid", "--grl", "--nojitter", ""]
-    (tmp_path / "x.cfg").write_text("\n".join(lines))
-    monkeypatch.setattr(harness, "CONFIGS_DIR", tmp_path)
-    assert harness.read_flagfile("x.cfg") == {
-        "batch_size": 64,
-        "learning_rate": 0.01,
-        "padding": "valid",
-        "grl": True,
-        "jitter": False,
-    }
+def test_app_flags_are_each_apps_defaults_under_its_flagfile(tmp_path):
+    (tmp_path / "dann.cfg").write_text("# comment\n--max_steps=7\n--nogrl\n--padding=valid\n\n")
+    (tmp_path / "source_only.cfg").write_text("--learning_rate=0.5\n")
+    dann, source_only = harness.app_flags(
+        [("apps.train_dann", tmp_path / "dann.cfg"), ("apps.train_source_only", tmp_path / "source_only.cfg")]
+    )
+    assert (dann.values["max_steps"], dann.values["grl"], dann.values["padding"]) == (7, False, "valid")
+    assert dann.present == {"max_steps", "grl", "padding"}
+    assert "batch_norm" in dann.values and "image_size" in dann.values  # defaults the flagfile leaves unset
+    assert source_only.values["learning_rate"] == 0.5 and source_only.present == {"learning_rate"}
+    assert "grl" not in source_only.values  # the first app's flags were removed before the second
 
 
 @pytest.mark.parametrize("method", list(loop_vs_bare.METHODS))
 def test_loop_settings_come_from_the_shipped_flagfile(method):
     spec = loop_vs_bare.METHODS[method]
-    settings = harness.read_flagfile(spec.config)
     config = spec.loop_config()
-    assert (config.batch_size, config.log_every) == (settings["batch_size"], settings["log_every"])
+    assert {"batch_size", "log_every"} <= spec.flags.present
+    assert (config.batch_size, config.log_every) == (spec.settings["batch_size"], spec.settings["log_every"])
     assert config.eval_every > 0 and config.checkpoint_every > 0
     assert 0 < config.loop_steps <= config.checkpoint_every
+    if spec.steps_per_epoch_of and "checkpoint_every" not in spec.flags.present:  # the GAN app's epoch
+        assert config.checkpoint_every == spec.steps_per_epoch_of // config.batch_size
 
 
 def test_pixelda_builder_uses_the_flagfile_hyper_parameters():
