@@ -1,5 +1,6 @@
 """benchmarks.da_table end to end on two tiny npz domains: runs, caching, sharing and outputs."""
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -208,6 +209,9 @@ def test_pixelda_is_n_a_outside_mnist_to_mnist_m(tmp_path):
     pixelda_row = next(line for line in md.splitlines() if line.startswith("| PixelDA |"))
     assert pixelda_row.split(" | ")[1:] == ["pending", "n/a", "n/a", "pending |"]
     assert da_table.column_label(("mnist", "mnist_m")) == "MNIST → MNIST-M"
+    every_pair = dataclasses.replace(config, every_pair=True)
+    assert {pair for method, pair, _ in da_table.cells(every_pair) if method == "pixelda"} == set(config.pairs)
+    assert da_table.summarise(every_pair, [])["mnist->uci_digits"]["pixelda"]["status"] == "pending"
 
 
 def test_pairs_and_overrides_parse():
