@@ -28,6 +28,13 @@ def test_figures_render():
     assert figure.axes[0].get_title() == "t"
     with pytest.raises(ValueError, match="do not fit"):
         plots.image_grid_figure(np.zeros((7, 8, 8, 3)), 2, 3)
+    figure = plots.image_grid_figure(
+        np.zeros((3, 8, 8, 3)), 1, 3, cell_titles=["7", None, "1"], cell_colors=["green", None, "red"]
+    )
+    assert [axis.get_title() for axis in figure.axes] == ["7", "", "1"]
+    assert figure.axes[2].title.get_color() == "red"
+    with pytest.raises(ValueError, match="cell titles"):
+        plots.image_grid_figure(np.zeros((3, 8, 8, 3)), 1, 3, cell_titles=["7"])
 
 
 def test_curves_skip_missing_keys_and_take_a_style_per_key():

@@ -15,11 +15,24 @@ def to_display_range(images, value_range=(-1.0, 1.0)):
     return np.clip(images, 0.0, 1.0)
 
 
-def image_grid_figure(images, nrows, ncols, value_range=(-1.0, 1.0), title=None, row_titles=None, cell_inches=0.9):
-    """A grid of images (row-major); `row_titles` label each row on the left."""
+def image_grid_figure(
+    images,
+    nrows,
+    ncols,
+    value_range=(-1.0, 1.0),
+    title=None,
+    row_titles=None,
+    cell_inches=0.9,
+    cell_titles=None,
+    cell_colors=None,
+):
+    """A grid of images (row-major); `row_titles` label each row on the left; `cell_titles` (and
+    their `cell_colors`, e.g. green / red for right / wrong) caption single images, None = none."""
     images = to_display_range(images, value_range)
     if len(images) > nrows * ncols:
         raise ValueError(f"{len(images)} images do not fit a {nrows}x{ncols} grid.")
+    if cell_titles is not None and len(cell_titles) != len(images):
+        raise ValueError(f"{len(cell_titles)} cell titles for {len(images)} images.")
     figure, axes = plt.subplots(
         nrows, ncols, figsize=(ncols * cell_inches + (1.2 if row_titles else 0), nrows * cell_inches), squeeze=False
     )
@@ -31,6 +44,9 @@ def image_grid_figure(images, nrows, ncols, value_range=(-1.0, 1.0), title=None,
         if index < len(images):
             image = images[index]
             axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            if cell_titles is not None and cell_titles[index] is not None:
+                color = cell_colors[index] if cell_colors is not None else "black"
+                axis.set_title(cell_titles[index], fontsize=8, color=color, pad=2)
     if row_titles:
         for axis, text in zip(axes[:, 0], row_titles):
             axis.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=8)
