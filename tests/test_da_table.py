@@ -211,7 +211,10 @@ def test_pixelda_is_n_a_outside_mnist_to_mnist_m(tmp_path):
     assert da_table.column_label(("mnist", "mnist_m")) == "MNIST → MNIST-M"
     every_pair = dataclasses.replace(config, every_pair=True)
     assert {pair for method, pair, _ in da_table.cells(every_pair) if method == "pixelda"} == set(config.pairs)
-    assert da_table.summarise(every_pair, [])["mnist->uci_digits"]["pixelda"]["status"] == "pending"
+    every_summary = da_table.summarise(every_pair, [])
+    assert every_summary["mnist->uci_digits"]["pixelda"]["status"] == "pending"
+    every_gain, _ = da_table.gains(every_pair, every_summary)
+    assert "--every_pair" in da_table.markdown(every_pair, every_summary, every_gain, [])
 
 
 def test_pairs_and_overrides_parse():
