@@ -142,7 +142,9 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Seed of G's noise.")
     flags.DEFINE_integer("batch_size", 250, "Images per signature call.")
     flags.DEFINE_string("results_name", "pixelda_class_keeping", "Results name under benchmarks/results/.")
-    flags.DEFINE_string("figure_judge", "target_only", "Judge whose readings caption the figure (default: the first).")
+    flags.DEFINE_string(
+        "figure_judge", "target_only", "Judge whose readings caption the figure (the first judge when absent)."
+    )
     flags.DEFINE_integer("figure_per_class", 2, "Digits of each class in the figure.")
 
 
