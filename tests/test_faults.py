@@ -27,6 +27,7 @@ import tensorflow as tf
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
+from kerasda.data.domain import DIGIT_CLASS_NAMES
 from kerasda.evaluation import plots
 
 MAX_STEPS, LOG_EVERY, EVAL_EVERY, CHECKPOINT_EVERY = 12, 2, 4, 4
@@ -89,7 +90,7 @@ def train_tiny(output_dir, export_root=None, extra_callbacks=()):
     run = runner.Run(config)
     model = _tiny_classifier()
     x, y = _tiny_data()
-    evaluation = ClassifierEvaluation(run, model, {"source": (x, y)}, [str(i) for i in range(10)])
+    evaluation = ClassifierEvaluation(run, model, {"source": (x, y)}, list(DIGIT_CLASS_NAMES))
     curves = FigureCallback(run, "curves", lambda: plots.curves_figure(run.read_history(), ["loss"]))
     dataset = pipeline.labeled_dataset(x, y, 8, seed=run.data_seed)
     result = run.train(model, dataset, callbacks=[evaluation, curves, *extra_callbacks], examples_per_step=8)

@@ -12,6 +12,7 @@ import tensorflow as tf
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback, RunCallback
 from kerasda.data import pipeline
+from kerasda.data.domain import DIGIT_CLASS_NAMES
 from kerasda.networks.digits import build_digits_classifier
 
 
@@ -299,7 +300,7 @@ def test_a_run_stopped_by_its_time_budget_logs_final_figures_at_the_step_it_reac
     config = runner.RunConfig("t", output_dir=str(tmp_path), max_steps=10_000, eval_every=10_000, max_seconds=1e-6)
     run = runner.Run(config)
     model = _classifier()
-    evaluation = ClassifierEvaluation(run, model, {"source": _eval_set()}, [str(i) for i in range(10)])
+    evaluation = ClassifierEvaluation(run, model, {"source": _eval_set()}, list(DIGIT_CLASS_NAMES))
     figure = FigureCallback(run, "figure", lambda: plt.figure(figsize=(1, 1)))
     result = run.train(model, _dataset(), callbacks=[evaluation, figure])
     assert result.steps == run.step == 1
