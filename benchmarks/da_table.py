@@ -172,6 +172,11 @@ class Config:
     retry_failed: bool = True
     every_pair: bool = False  # also run methods on pairs their paper leaves out (PixelDA's n/a cells)
 
+    def applies(self, method, pair):
+        """Whether the table runs `method` on `pair`: its paper's rule, unless --every_pair."""
+        rule = METHODS[method].applies
+        return self.every_pair or rule is None or rule(*pair)
+
 
 # ---------------------------------------------------------------------------- parsing
 
@@ -312,11 +317,6 @@ def short_domain_label(spec):
     """For the chart's narrow ticks: path specs by their file or folder name."""
     kind, sep, path = spec.partition(":")
     return DOMAIN_LABELS.get(spec) or (f"{kind}:{pathlib.PurePath(path).stem}" if sep else spec)
-
-
-def applies(method, pair, every_pair=False):
-    rule = METHODS[method].applies
-    return every_pair or rule is None or rule(*pair)
 
 
 def _repo_relative(path):
@@ -461,7 +461,7 @@ def cells(config):
         for seed in config.seeds
         for method in config.methods
         for pair in config.pairs
-        if applies(method, pair, config.every_pair)
+        if config.applies(method, pair)
     ]
 
 
@@ -511,7 +511,7 @@ def summarise(config, entries):
     for pair in config.pairs:
         column = summary.setdefault(pair_name(pair), {})
         for method in config.methods:
-            if not applies(method, pair, config.every_pair):
+            if not config.applies(method, pair):
                 column[method] = {"status": "n/a"}
                 continue
             group = [e for e in entries if e["method"] == method and e["pair"] == pair_name(pair)]
@@ -606,7 +606,7 @@ def markdown(config, summary, gain, entries):
         rows.append([METHODS[method].label] + [format_cell(summary[pair_name(p)][method]) for p in config.pairs])
         rows.append(
             [f"*{METHODS[method].label}, published*"]
-            + ["n/a" if not applies(method, p, config.every_pair) else published(p, method) for p in config.pairs]
+            + ["n/a" if not config.applies(method, p) else published(p, method) for p in config.pairs]
         )
     gain_rows = [
         [METHODS[m].label]
