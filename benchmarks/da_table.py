@@ -524,7 +524,8 @@ def summarise(config, entries):
                 "n_failed": sum(e["status"] == "failed" for e in group),
                 "accuracies": accuracies,
                 "mean": statistics.mean(accuracies) if accuracies else None,
-                "std": statistics.stdev(accuracies) if len(accuracies) > 1 else (0.0 if accuracies else None),
+                # A sample std needs two seeds; one seed has none, not a std of zero.
+                "std": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
                 "mean_wall_seconds": statistics.mean(times) if times else None,
             }
             cell["status"] = "ok" if done else "failed" if cell["n_failed"] else "pending"
