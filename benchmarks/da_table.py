@@ -486,10 +486,13 @@ def collect(config, origins):
             "origin": origins.get(run_id(key), "cached" if record else "pending"),
             "status": record["status"] if record else "pending",
             "accuracy": None,
+            "steps": None,
             "wall_seconds": None,
         }
         if record:
             entry["wall_seconds"] = record["wall_seconds"]
+            # Time-budgeted configs (PixelDA's --max_minutes) reach a host-dependent step count.
+            entry["steps"] = record.get("metrics", {}).get("steps")
             value = record.get("metrics", {}).get(METHODS[method].metric)
             if record["status"] == "ok" and value is None:
                 entry["status"] = "failed"
@@ -639,6 +642,17 @@ def markdown(config, summary, gain, entries):
                 f"`{info['metric']}`",
             ]
         )
+    run_rows = [
+        [
+            METHODS[e["method"]].label,
+            column_label((e["source"], e["target"])),
+            str(e["seed"]),
+            e["status"] if e["accuracy"] is None else f"{100.0 * e['accuracy']:.2f}",
+            "-" if e["steps"] is None else str(e["steps"]),
+            "-" if e["wall_seconds"] is None else f"{e['wall_seconds']:.0f}",
+        ]
+        for e in entries
+    ]
     commands = sorted({e["command"] for e in entries})
     seeds = ",".join(str(s) for s in config.seeds)
     pixelda_scope = (
@@ -666,6 +680,9 @@ def markdown(config, summary, gain, entries):
         + harness.markdown_table(header, time_rows)
         + "\n## Configuration\n\n"
         + harness.markdown_table(["method", "app", "flagfile", "per-cell flags", "metric"], setup_rows)
+        + "\n<details><summary>Every run (accuracy %, training steps reached, seconds)</summary>\n\n"
+        + harness.markdown_table(["method", "column", "seed", "accuracy", "steps", "seconds"], run_rows)
+        + "\n</details>\n"
         + "\n<details><summary>Every command</summary>\n\n```\n"
         + "\n".join(commands)
         + "\n```\n\n</details>\n"

@@ -99,6 +99,7 @@ def test_json_has_one_accuracy_per_method_pair_and_seed(table):
         assert 0.0 <= run["accuracy"] <= 1.0
         assert run["wall_seconds"] > 0
         assert "--max_steps=3" in run["command"]
+        assert run["steps"] == 3
     cells = payload["cells"][f"{a}->{b}"]
     assert cells["dann"]["n"] == 1 and cells["dann"]["std"] is None
     gain = payload["gain_over_source_only"][f"{a}->{b}"]["dann"]
@@ -135,6 +136,8 @@ def test_markdown_has_the_column_every_row_and_the_time_table(table):
     # One seed: each measured cell is a plain percentage (no "± 0.00" spread that was never measured).
     assert re.search(r"\| source-only \(lower bound\) \| \d{1,3}\.\d\d \|", table_part)
     assert "± 0.00" not in table_part
+    # Every run lists the steps it reached (here the --max_steps=3 override).
+    assert re.search(rf"\| DANN \| {re.escape(a)} → {re.escape(b)} \| 0 \| \d{{1,3}}\.\d\d \| 3 \| \d+ \|", md)
 
 
 def test_png_is_written(table):
