@@ -10,6 +10,8 @@ declared range (e.g. 0..255 pixels sent to a model of [-1, 1] images), fails
 with an InvalidArgumentError that names the signature, the input, the shape
 and range expected and the shape or range received. A wrong dtype is refused
 by TensorFlow itself ("expected to be a float tensor but is a uint8 tensor").
+An empty batch is answered with empty outputs (the model runs on one zero example,
+since oneDNN's convolutions fail on zero images).
 
 One export path. A model declares what it serves in one method,
 `serving_endpoints()`, returning `{signature name: Endpoint}`; `export_model`
@@ -123,9 +125,32 @@ def _with_input_checks(fn, signature_name, input_signature, input_ranges):
             )
         with tf.control_dependencies(checks):
             values = [tf.identity(value) for value in values]
-        return fn(*values)
+        return _empty_batch_safe(fn, values)
 
     return checked
+
+
+def _empty_batch_safe(fn, values):
+    """Run `fn` on a batch of at least one: an empty batch gets empty outputs.
+
+    oneDNN's convolutions (on by default on AVX512 CPUs) fail on a batch of
+    zero images, so an empty input is replaced by one zero example and every
+    batched output is cut back to the input's batch size.
+    """
+    batch = tf.shape(values[0])[0]
+    padded = [
+        tf.cond(
+            tf.equal(tf.shape(value)[0], 0),
+            lambda value=value: tf.zeros(tf.concat([[1], tf.shape(value)[1:]], axis=0), value.dtype),
+            lambda value=value: value,
+        )
+        for value in values
+    ]
+    for value, padded_value in zip(values, padded):
+        if value.shape.rank is not None:  # keep the static shape tf.cond loses
+            padded_value.set_shape(tf.TensorShape([None]).concatenate(value.shape[1:]))
+    outputs = fn(*padded)
+    return {name: output if output.shape.rank == 0 else output[:batch] for name, output in outputs.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,3 +57,17 @@ def test_dann_endpoints_are_the_classifier_signatures_with_the_range_check(tmp_p
     np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(model(images)).numpy(), atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="with values in \\[-1, 1\\]"):
         signatures["serving_default"](images=tf.fill((1, 28, 28, 3), 255.0))
+
+
+def test_an_empty_batch_gets_empty_outputs_without_running_the_model_on_it(tmp_path):
+    # Stands in for oneDNN's convolutions, which fail on a batch of zero images (AVX512 hosts).
+    def refuses_empty(images):
+        tf.debugging.assert_positive(tf.shape(images)[0], message="ran on an empty batch")
+        return {"sums": tf.reduce_sum(images, axis=[1, 2, 3]), "count": tf.size(images)}
+
+    spec = [tf.TensorSpec([None, 4, 4, 3], tf.float32, name="images")]
+    path = export.export_signatures("empty", {"serving_default": (refuses_empty, spec)}, export_dir=tmp_path / "e")
+    serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert serving(images=tf.zeros((0, 4, 4, 3)))["sums"].shape == (0,)
+    np.testing.assert_allclose(serving(images=tf.ones((2, 4, 4, 3)))["sums"].numpy(), [48.0, 48.0])
+    assert int(serving(images=tf.ones((2, 4, 4, 3)))["count"]) == 96  # unbatched outputs pass through
