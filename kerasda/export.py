@@ -138,19 +138,20 @@ def _empty_batch_safe(fn, values):
     batched output is cut back to the input's batch size.
     """
     batch = tf.shape(values[0])[0]
-    padded = [
-        tf.cond(
-            tf.equal(tf.shape(value)[0], 0),
-            lambda value=value: tf.zeros(tf.concat([[1], tf.shape(value)[1:]], axis=0), value.dtype),
-            lambda value=value: value,
-        )
-        for value in values
-    ]
-    for value, padded_value in zip(values, padded):
-        if value.shape.rank is not None:  # keep the static shape tf.cond loses
-            padded_value.set_shape(tf.TensorShape([None]).concatenate(value.shape[1:]))
-    outputs = fn(*padded)
+    outputs = fn(*[_at_least_one(value) for value in values])
     return {name: output if output.shape.rank == 0 else output[:batch] for name, output in outputs.items()}
+
+
+def _at_least_one(value):
+    """`value`, or one zero example of its shape when its batch is empty."""
+    padded = tf.cond(
+        tf.equal(tf.shape(value)[0], 0),
+        lambda: tf.zeros(tf.concat([[1], tf.shape(value)[1:]], axis=0), value.dtype),
+        lambda: value,
+    )
+    if value.shape.rank is not None:  # keep the static shape tf.cond loses
+        padded.set_shape(tf.TensorShape([None]).concatenate(value.shape[1:]))
+    return padded
 
 
 @dataclasses.dataclass(frozen=True)
