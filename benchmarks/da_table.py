@@ -490,10 +490,11 @@ def collect(config, origins):
             "wall_seconds": None,
         }
         if record:
+            metrics = record.get("metrics", {})
             entry["wall_seconds"] = record["wall_seconds"]
             # Time-budgeted configs (PixelDA's --max_minutes) reach a host-dependent step count.
-            entry["steps"] = record.get("metrics", {}).get("steps")
-            value = record.get("metrics", {}).get(METHODS[method].metric)
+            entry["steps"] = metrics.get("steps")
+            value = metrics.get(METHODS[method].metric)
             if record["status"] == "ok" and value is None:
                 entry["status"] = "failed"
                 entry["error"] = f"metrics.json has no {METHODS[method].metric}"
