@@ -21,11 +21,12 @@ adapted classifier with `serving_default(images) -> {probabilities, classes}`.
 import dataclasses
 
 import keras
+import numpy as np
 from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
-from kerasda.callbacks import ClassifierEvaluation, FigureCallback
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback, UnsupervisedModelSelection
 from kerasda.data import pipeline
 from kerasda.evaluation import plots
 from kerasda.models.adda import ADDA
@@ -58,6 +59,15 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
+flags.DEFINE_enum(
+    "select_checkpoint",
+    "final",
+    ["final", "information_maximization"],
+    "Which stage-2 model to evaluate and export: the final step's, or the one (of step 0 and every "
+    "--eval_every steps) with the best information-maximisation score on unlabelled target "
+    "training images (no target label is read).",
+)
+flags.DEFINE_integer("selection_examples", 2000, "Unlabelled target training images scored for --select_checkpoint.")
 
 
 def train_source_stage(output_dir, source, eval_sets, strategy):
@@ -111,6 +121,22 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     return source_encoder, source_classifier, evaluation.results, result
 
 
+def unlabeled_sample(images, count):
+    """A fixed random sample of `count` images (all if fewer), the same for every seed and resume."""
+    if count >= len(images):
+        return images
+    return images[np.sort(np.random.default_rng(0).choice(len(images), count, replace=False))]
+
+
+def select_checkpoint(selection, evaluation):
+    """Swap in the selected target encoder and re-evaluate; returns the final step's results, prefixed."""
+    final_results = {f"final_step_{key}": value for key, value in evaluation.results.items()}
+    chosen = selection.restore_best()
+    logging.info("Selected the stage-2 model of step %(step)d (%(criterion)s %(score).4f).", chosen)
+    evaluation.on_train_end()  # the reported metrics and confusion matrices are the selected model's
+    return {**final_results, "selected_step": chosen["step"], f"selected_{chosen['criterion']}": chosen["score"]}
+
+
 def main(argv):
     del argv
     strategy = common.configure_devices()  # --precision, --distribution
@@ -162,9 +188,17 @@ def main(argv):
             "ADDA stage 2: losses and accuracy",
         ),
     )
-    result = run.train(adda, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size)
+    selection = None
+    if FLAGS.select_checkpoint != "final":
+        selection = UnsupervisedModelSelection(
+            run, adda.classifier, unlabeled_sample(target.x_train, FLAGS.selection_examples), adda.target_encoder
+        )
+    callbacks = [evaluation, curves] + ([selection] if selection else [])
+    result = run.train(adda, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)
 
     extra = {f"source_only_{key}": value for key, value in source_results.items()}
+    if selection:
+        extra.update(select_checkpoint(selection, evaluation))
     extra.update(
         common.compare_embeddings(
             run,

@@ -113,3 +113,28 @@ def test_rerun_skips_the_finished_stage_one_and_resumes_stage_two(adda_run):
     assert metrics["steps"] == 6 and metrics["source_stage_steps"] == 4
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history if "encoder_loss" in r] == [2, 4, 6]
+
+
+def test_information_maximization_selection_evaluates_and_exports_the_chosen_step(tmp_path):
+    rng = np.random.default_rng(1)
+    source = _write_domain(tmp_path / "source.npz", rng, invert=False)
+    target = _write_domain(tmp_path / "target.npz", rng, invert=True)
+    command = _command(tmp_path, source, target, "--select_checkpoint=information_maximization")
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    out = tmp_path / "run"
+    metrics = json.loads((out / "metrics.json").read_text())
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    scores = {
+        r["step"]: r["selection/information_maximization"] for r in history if "selection/information_maximization" in r
+    }
+    assert sorted(scores) == [0, 2, 4]  # the unadapted start and every evaluation
+    best_step = max(scores, key=scores.get)
+    assert metrics["selected_step"] == best_step
+    assert metrics["selected_information_maximization"] == pytest.approx(scores[best_step])
+    assert 0.0 <= metrics["final_step_target_test_accuracy"] <= 1.0
+    # The export is the selected model: it scores the reported target accuracy.
+    loaded = tf.saved_model.load(metrics["export_path"])
+    test = np.load(tmp_path / "target.npz")
+    images = tf.constant(test["x_test"].astype(np.float32) / 127.5 - 1.0)
+    classes = loaded.signatures["serving_default"](images=images)["classes"].numpy()
+    assert np.mean(classes == test["y_test"]) == pytest.approx(metrics["target_test_accuracy"])

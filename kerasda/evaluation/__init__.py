@@ -3,7 +3,8 @@
 Inference: `inference.predict` (batched `model.predict`, for functions too).
 Metrics: `metrics` (classification), `embeddings` (t-SNE, A-distance),
 `image_quality` (PSNR, SSIM, anomaly scores), `frechet`, `class_scores`,
-`digits_judge` (the classifier that scores generated digits), `sampling`.
+`digits_judge` (the classifier that scores generated digits), `sampling`,
+`unsupervised_selection` (label-free scores for choosing a checkpoint).
 Figures: `plots` (shared helpers), `gan_figures`, `embedding_figures`, `vae_figures`.
 """
 
@@ -19,5 +20,6 @@ from kerasda.evaluation import (
     metrics,
     plots,
     sampling,
+    unsupervised_selection,
     vae_figures,
 )
