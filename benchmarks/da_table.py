@@ -328,7 +328,7 @@ def _repo_relative(path):
         return str(absolute.resolve())
 
 
-def _flagfile_digest(path):
+def flagfile_digest(path):
     """Hash of the flagfile's flag lines (not comments): editing the config invalidates its runs."""
     absolute = harness.REPO_ROOT / path
     if not absolute.is_file():
@@ -347,7 +347,7 @@ def run_key(config, method, pair, seed):
     return {
         "app": spec.app,
         "flagfile": flagfile,
-        "flagfile_digest": _flagfile_digest(flagfile),
+        "flagfile_digest": flagfile_digest(flagfile),
         "source": source,
         "target": target,
         "seed": seed,

@@ -17,7 +17,7 @@ import statistics
 import tensorflow as tf
 from absl import app, flags
 
-from benchmarks import harness
+from benchmarks import da_table, harness
 from kerasda.data import load_domain
 from kerasda.evaluation.served import serve_classes, signature_image_size
 
@@ -31,11 +31,18 @@ ADAPTED_TO = {"original": "mnist_m", "synthesised": "mnist_m_synth"}
 
 
 def finished_runs(work_dir, method):
-    """{(adapted_to, seed): export path} of the da_table's finished MNIST -> MNIST-M runs."""
+    """{(adapted_to, seed): export path} of the da_table's finished MNIST -> MNIST-M runs of the
+    method's flagfile as it is now (records of an earlier version of the config are skipped)."""
     found = {}
     for path in sorted((pathlib.Path(work_dir) / "records").glob(f"{method}__mnist__to__*.json")):
         record = json.loads(path.read_text())
         key = record["key"]
+        if (
+            key["extra_flags"]
+            or key["max_steps"]
+            or key["flagfile_digest"] != da_table.flagfile_digest(key["flagfile"])
+        ):
+            continue
         for label, target in ADAPTED_TO.items():
             if record.get("status") == "ok" and key["target"] == target and key["source"] == "mnist":
                 found[label, key["seed"]] = record["metrics"].get("export_path") or _export_in(path)

@@ -1,0 +1,195 @@
+"""Does a label-free checkpoint choice beat the final step? ADDA's stage 2 on every pair.
+
+    python -m benchmarks.da_table --data_dir=../shared/data --methods=adda --seeds=0,1,2
+    python -m benchmarks.checkpoint_selection
+
+The first command trains the table's ADDA row with the shipped flagfile (`adda_digits.cfg`: 10,000
+stage-2 steps, `--select_checkpoint=information_maximization`). This script compares, per pair and on
+the full target test split:
+
+- the previous config (3,000 stage-2 steps, final step), from the records in `--baseline_records`
+  (those without a selected step);
+- the final step of the 10,000-step runs (`final_step_target_test_accuracy`);
+- the model the information-maximisation score chose from unlabelled target images
+  (`target_test_accuracy`, `selected_step`).
+
+It also reads each run's history: the periodic target accuracy (2,000 test images, logged for the
+curves only) against the selection score, as a rank correlation and a figure. The best periodic
+accuracy among the candidates is shown as an *oracle* (it reads target labels, so it is a ceiling, not a result).
+Writes benchmarks/results/<results_name>.{json,md,png}.
+"""
+
+import json
+import pathlib
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from benchmarks import da_table, harness  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("work_dir", "runs/da_table", "The da_table work directory (its records/ and run folders).")
+flags.DEFINE_string(
+    "baseline_records", "benchmarks/results/adda_3k_final_records", "Records of the 3,000-step, final-step config."
+)
+flags.DEFINE_string("method", "adda", "The method whose runs are compared.")
+flags.DEFINE_string("results_name", "adda_checkpoint_selection", "Results file name under benchmarks/results/.")
+
+SCORE = "selection/information_maximization"
+ACCURACY = "eval/target_accuracy"
+
+
+def ok_records(folder, method, selected):
+    """{(source, target, seed): record} of the finished runs of `method` in a records folder,
+    those that chose a checkpoint (`selected`) or those that report their final step."""
+    found = {}
+    for path in sorted(pathlib.Path(folder).glob(f"{method}__*.json")):
+        record = json.loads(path.read_text())
+        if record.get("status") == "ok" and ("selected_step" in record["metrics"]) == selected:
+            key = record["key"]
+            found[(key["source"], key["target"], key["seed"])] = record
+    return found
+
+
+def curves(record):
+    """(steps, periodic target accuracy, selection score) from the run's history, or None if absent."""
+    history_path = pathlib.Path(record["log"]).parent / "run" / "history.jsonl"
+    if not history_path.is_file():
+        return None
+    history = harness.read_history(history_path.parent)
+    accuracy = {r["step"]: r[ACCURACY] for r in history if ACCURACY in r}
+    score = {r["step"]: r[SCORE] for r in history if SCORE in r}
+    steps = sorted(set(accuracy) & set(score))
+    return {
+        "steps": steps,
+        "accuracy": [accuracy[s] for s in steps],
+        "score": [score[s] for s in steps],
+        "score_at_step_0": score.get(0),
+    }
+
+
+def mean_std(values):
+    values = [100 * v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f} (n=1)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def compare(study, baseline):
+    """One row per pair: the per-seed numbers and their summaries."""
+    rows = []
+    for source, target in dict.fromkeys((s, t) for s, t, _ in study):
+        seeds = sorted(seed for s, t, seed in study if (s, t) == (source, target))
+        runs = []
+        for seed in seeds:
+            metrics = study[(source, target, seed)]["metrics"]
+            shipped = baseline.get((source, target, seed))
+            trace = curves(study[(source, target, seed)])
+            correlation = None
+            if trace and len(trace["steps"]) > 2:
+                correlation = float(stats.spearmanr(trace["score"], trace["accuracy"]).statistic)
+            runs.append(
+                {
+                    "seed": seed,
+                    "stage_one": metrics["source_only_target_test_accuracy"],
+                    "shipped": shipped["metrics"]["target_test_accuracy"] if shipped else None,
+                    "final_step": metrics["final_step_target_test_accuracy"],
+                    "selected": metrics["target_test_accuracy"],
+                    "selected_step": metrics["selected_step"],
+                    "steps": metrics["steps"],
+                    # step 0 is a candidate too: the stage-1 model (scored on the full test split)
+                    "oracle": max(trace["accuracy"] + [metrics["source_only_target_test_accuracy"]]) if trace else None,
+                    "spearman_score_vs_accuracy": correlation,
+                    "curves": trace,
+                }
+            )
+        rows.append({"source": source, "target": target, "runs": runs})
+    return rows
+
+
+def markdown(rows, work_dir):
+    header = [
+        "pair",
+        "stage-1 model",
+        "previous config (3k, final step)",
+        "10k, final step",
+        "shipped: 10k, IM-selected",
+        "selected steps",
+        "Spearman(IM, acc.)",
+        "oracle (best candidate)",
+    ]
+    table = []
+    for row in rows:
+        runs = row["runs"]
+        correlations = [r["spearman_score_vs_accuracy"] for r in runs if r["spearman_score_vs_accuracy"] is not None]
+        table.append(
+            [
+                da_table.column_label((row["source"], row["target"])),
+                mean_std([r["stage_one"] for r in runs]),
+                mean_std([r["shipped"] for r in runs]),
+                mean_std([r["final_step"] for r in runs]),
+                f"**{mean_std([r['selected'] for r in runs])}**",
+                ", ".join(str(r["selected_step"]) for r in runs),
+                ", ".join(f"{c:+.2f}" for c in correlations) or "-",
+                mean_std([r["oracle"] for r in runs]),
+            ]
+        )
+    seeds = sorted({r["seed"] for row in rows for r in row["runs"]})
+    return (
+        "# Label-free checkpoint selection for ADDA\n\n"
+        f"Target test accuracy %, mean ± std over seeds {', '.join(map(str, seeds))} (full test split unless "
+        f"stated). Runs: `{work_dir}`; `python -m benchmarks.checkpoint_selection`.\n\n"
+        + harness.markdown_table(header, table)
+        + "\n- *previous config*: `apps/configs/adda_digits.cfg` before this study (3,000 stage-2 steps, final step).\n"
+        "- *10k*: the shipped flagfile (`--max_steps=10000 --select_checkpoint=information_maximization`); "
+        "*final step* is step 10,000, *IM-selected* the model of step 0 or of a multiple of 500 with the best "
+        "information-maximisation score on 2,000 unlabelled target **training** images.\n"
+        "- *Spearman*: rank correlation, per seed, between the score and the periodic target accuracy over the "
+        "evaluations (500 ... 10,000).\n"
+        "- *oracle*: the best target accuracy among the candidates (the stage-1 model on the full test split, the "
+        "periodic evaluations on 2,000 test images). It reads target labels: a ceiling for any selection rule, "
+        "not a result.\n"
+    )
+
+
+def plot(rows, path):
+    figure, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
+    for axis, row in zip(axes[:, 0], rows):
+        twin = axis.twinx()
+        for run in row["runs"]:
+            trace = run["curves"]
+            if not trace:
+                continue
+            (line,) = axis.plot(trace["steps"], [100 * a for a in trace["accuracy"]], label=f"seed {run['seed']}")
+            twin.plot(trace["steps"], trace["score"], linestyle=":", color=line.get_color())
+            axis.axvline(run["selected_step"], color=line.get_color(), linestyle="--", linewidth=0.8)
+        label = da_table.column_label((row["source"], row["target"]))
+        axis.set_title(f"ADDA {label}: target accuracy (solid), IM score (dotted), chosen step (dashed)")
+        axis.set_ylabel("target acc. %")
+        twin.set_ylabel("IM score (nats)")
+        axis.legend(loc="lower right", fontsize=8)
+    axes[-1, 0].set_xlabel("stage-2 step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv):
+    del argv
+    study = ok_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method, selected=True)
+    if not study:
+        raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
+    rows = compare(study, ok_records(FLAGS.baseline_records, FLAGS.method, selected=False))
+    plot(rows, harness.RESULTS_DIR / f"{FLAGS.results_name}.png")
+    harness.write_results(FLAGS.results_name, {"pairs": rows}, markdown(rows, FLAGS.work_dir))
+
+
+if __name__ == "__main__":
+    app.run(main)
