@@ -16,6 +16,12 @@ for ADDA and, prefixed `source_only_`, for the stage-1 model; proxy
 A-distances), figures/ (confusion matrices, curves, t-SNE of source-only vs
 ADDA features), TensorBoard scalars and projector files, and exports the
 adapted classifier with `serving_default(images) -> {probabilities, classes}`.
+
+With `--select_checkpoint=information_maximization` (the shipped config) the
+reported and exported model is not the last step's but the one, of step 0 and
+every evaluation, whose predictions on unlabelled target training images score
+best (`kerasda.callbacks.UnsupervisedModelSelection`); the last step's metrics
+are kept with the prefix `final_step_`.
 """
 
 import dataclasses
@@ -67,7 +73,9 @@ flags.DEFINE_enum(
     "--eval_every steps) with the best information-maximisation score on unlabelled target "
     "training images (no target label is read).",
 )
-flags.DEFINE_integer("selection_examples", 2000, "Unlabelled target training images scored for --select_checkpoint.")
+flags.DEFINE_integer(
+    "selection_examples", 2000, "Unlabelled target training images scored for --select_checkpoint.", lower_bound=1
+)
 
 
 def train_source_stage(output_dir, source, eval_sets, strategy):
