@@ -15,7 +15,8 @@ the full target test split:
 
 It also reads each run's history: the periodic target accuracy (2,000 test images, logged for the
 curves only) against the selection score, as a rank correlation and a figure. The best periodic
-accuracy among the candidates is shown as an *oracle* (it reads target labels, so it is a ceiling, not a result).
+accuracy among the candidates is shown as an *oracle* (it reads target labels, so it is a
+ceiling, not a result).
 Writes benchmarks/results/<results_name>.{json,md,png}.
 """
 
@@ -90,7 +91,7 @@ def compare(study, baseline):
         runs = []
         for seed in seeds:
             metrics = study[(source, target, seed)]["metrics"]
-            shipped = baseline.get((source, target, seed))
+            previous = baseline.get((source, target, seed))
             trace = curves(study[(source, target, seed)])
             correlation = None
             if trace and len(trace["steps"]) > 2:
@@ -99,7 +100,7 @@ def compare(study, baseline):
                 {
                     "seed": seed,
                     "stage_one": metrics["source_only_target_test_accuracy"],
-                    "shipped": shipped["metrics"]["target_test_accuracy"] if shipped else None,
+                    "previous_config": previous["metrics"]["target_test_accuracy"] if previous else None,
                     "final_step": metrics["final_step_target_test_accuracy"],
                     "selected": metrics["target_test_accuracy"],
                     "selected_step": metrics["selected_step"],
@@ -133,7 +134,7 @@ def markdown(rows, work_dir):
             [
                 da_table.column_label((row["source"], row["target"])),
                 mean_std([r["stage_one"] for r in runs]),
-                mean_std([r["shipped"] for r in runs]),
+                mean_std([r["previous_config"] for r in runs]),
                 mean_std([r["final_step"] for r in runs]),
                 f"**{mean_std([r['selected'] for r in runs])}**",
                 ", ".join(str(r["selected_step"]) for r in runs),

@@ -1,0 +1,59 @@
+"""benchmarks.checkpoint_selection on hand-written records: the right runs paired, the score read from history."""
+
+import json
+
+import pytest
+
+from benchmarks import checkpoint_selection
+
+
+def _record(folder, seed, metrics, history=None):
+    run_id = f"adda__mnist__to__mnist_m__seed{seed}__{'sel' if history else 'fin'}"
+    run_dir = folder.parent / run_id
+    (run_dir / "run").mkdir(parents=True)
+    if history:
+        lines = [json.dumps(r) for r in history]
+        (run_dir / "run" / "history.jsonl").write_text("\n".join(lines) + "\n")
+    record = {
+        "status": "ok",
+        "key": {"source": "mnist", "target": "mnist_m", "seed": seed},
+        "log": str(run_dir / "log.txt"),
+        "metrics": metrics,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{run_id}.json").write_text(json.dumps(record))
+
+
+def test_compare_pairs_selected_runs_with_final_step_baselines(tmp_path):
+    study, baseline = tmp_path / "study" / "records", tmp_path / "baseline" / "records"
+    history = [
+        {"step": 0, "selection/information_maximization": 1.0},
+        {"step": 500, "eval/target_accuracy": 0.6},
+        {"step": 500, "selection/information_maximization": 1.5},
+        {"step": 1000, "eval/target_accuracy": 0.8},
+        {"step": 1000, "selection/information_maximization": 1.9},
+        {"step": 1500, "eval/target_accuracy": 0.7},
+        {"step": 1500, "selection/information_maximization": 1.7},
+    ]
+    chosen = {
+        "target_test_accuracy": 0.81,
+        "final_step_target_test_accuracy": 0.70,
+        "selected_step": 1000,
+        "source_only_target_test_accuracy": 0.55,
+        "steps": 1500,
+    }
+    _record(study, 0, chosen, history)
+    _record(baseline, 0, {"target_test_accuracy": 0.75})
+    rows = checkpoint_selection.compare(
+        checkpoint_selection.ok_records(study, "adda", selected=True),
+        checkpoint_selection.ok_records(baseline, "adda", selected=False),
+    )
+    (run,) = rows[0]["runs"]
+    assert (run["previous_config"], run["final_step"], run["selected"]) == (0.75, 0.70, 0.81)
+    assert run["curves"]["steps"] == [500, 1000, 1500]  # step 0 has a score but no accuracy
+    assert run["spearman_score_vs_accuracy"] == pytest.approx(1.0)  # same ranking
+    assert run["oracle"] == pytest.approx(0.8)
+    table = checkpoint_selection.markdown(rows, "runs/x")
+    assert "| MNIST → MNIST-M | 55.00 (n=1) | 75.00 (n=1) | 70.00 (n=1) | **81.00 (n=1)** | 1000 | +1.00 |" in table
+    # A record without a selected step is never taken for a selection run, and vice versa.
+    assert checkpoint_selection.ok_records(study, "adda", selected=False) == {}
