@@ -27,14 +27,13 @@ are kept with the prefix `final_step_`.
 import dataclasses
 
 import keras
-import numpy as np
 from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback, UnsupervisedModelSelection
 from kerasda.data import pipeline
-from kerasda.evaluation import plots
+from kerasda.evaluation import image_quality, plots
 from kerasda.models.adda import ADDA
 from kerasda.networks.adda import build_discriminator, build_source_networks, compose_classifier
 
@@ -129,13 +128,6 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     return source_encoder, source_classifier, evaluation.results, result
 
 
-def unlabeled_sample(images, count):
-    """A fixed random sample of `count` images (all if fewer), the same for every seed and resume."""
-    if count >= len(images):
-        return images
-    return images[np.sort(np.random.default_rng(0).choice(len(images), count, replace=False))]
-
-
 def select_checkpoint(selection, evaluation):
     """Swap in the selected target encoder and re-evaluate; returns the final step's results, prefixed."""
     final_results = {f"final_step_{key}": value for key, value in evaluation.results.items()}
@@ -199,7 +191,11 @@ def main(argv):
     selection = None
     if FLAGS.select_checkpoint != "final":
         selection = UnsupervisedModelSelection(
-            run, adda.classifier, unlabeled_sample(target.x_train, FLAGS.selection_examples), adda.target_encoder
+            run,
+            adda.classifier,
+            # the same images for every seed and resume
+            image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0),
+            adda.target_encoder,
         )
     callbacks = [evaluation, curves] + ([selection] if selection else [])
     result = run.train(adda, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)

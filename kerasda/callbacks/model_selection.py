@@ -55,8 +55,9 @@ class UnsupervisedModelSelection(RunCallback):
 
     def on_evaluate(self, step, logs=None):
         scores = self.score()
-        self.run.log_scalars({f"selection/{key}": value for key, value in scores.items()}, step)
-        self.run.append_history({"step": step, **{f"selection/{key}": value for key, value in scores.items()}})
+        scalars = {f"selection/{key}": value for key, value in scores.items()}
+        self.run.log_scalars(scalars, step)
+        self.run.append_history({"step": step, **scalars})
         if self.best is None or scores[CRITERION] > self.best["score"]:
             self._keep(step, scores)
 

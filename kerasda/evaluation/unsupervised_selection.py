@@ -16,18 +16,12 @@ is better; it ranges over [-log K, log K] nats for K classes.
 """
 
 import numpy as np
-
-
-def _entropy(probabilities, axis=-1):
-    probabilities = np.clip(probabilities, 1e-12, 1.0)
-    return -np.sum(probabilities * np.log(probabilities), axis=axis)
+from scipy import special, stats
 
 
 def softmax(logits):
     """Row-wise softmax of a [N, K] array, in float64."""
-    logits = np.asarray(logits, np.float64)
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    return special.softmax(np.asarray(logits, np.float64), axis=-1)
 
 
 def information_maximization(probabilities):
@@ -35,8 +29,8 @@ def information_maximization(probabilities):
     probabilities = np.asarray(probabilities, np.float64)
     if probabilities.ndim != 2 or not len(probabilities):
         raise ValueError(f"expected [N, K] class probabilities with N > 0, got shape {probabilities.shape}.")
-    marginal = _entropy(probabilities.mean(axis=0))
-    conditional = float(_entropy(probabilities).mean())
+    marginal = stats.entropy(probabilities.mean(axis=0))
+    conditional = float(stats.entropy(probabilities, axis=-1).mean())
     return {
         "information_maximization": float(marginal - conditional),
         "marginal_entropy": float(marginal),
