@@ -16,9 +16,9 @@ from absl import app, flags, logging
 
 import apps
 from kerasda import distribute, errors, precision, runner, validation
-from kerasda.callbacks import hparams
+from kerasda.callbacks import UnsupervisedModelSelection, hparams
 from kerasda.data import augmentation, download, load_domain, paths, registry
-from kerasda.evaluation import embeddings
+from kerasda.evaluation import embeddings, image_quality
 
 FLAGS = flags.FLAGS
 
@@ -447,6 +447,53 @@ def define_augmentation_flag():
 def augmentation_from_flags(seed_offset=0):
     """The `--augmentation` function (or None), seeded from --seed."""
     return augmentation.build_augmentation(FLAGS.augmentation, seed=FLAGS.seed + seed_offset)
+
+
+def define_selection_flags():
+    """`--select_checkpoint` / `--selection_examples`, for apps whose adapted classifier can be
+    chosen without target labels (see `selection_from_flags`)."""
+    flags.DEFINE_enum(
+        "select_checkpoint",
+        "final",
+        ["final", "information_maximization"],
+        "Which model to evaluate and export: the final step's, or the one (of the start of training and "
+        "every --eval_every steps) with the best information-maximisation score on unlabelled target "
+        "training images (no target label is read).",
+    )
+    flags.DEFINE_integer(
+        "selection_examples", 2000, "Unlabelled target training images scored for --select_checkpoint.", lower_bound=1
+    )
+
+
+def selection_from_flags(run, classifier, target, network):
+    """The `UnsupervisedModelSelection` callback `--select_checkpoint` asks for, or None.
+
+    Args:
+        run: the app's `runner.Run`.
+        classifier: images -> logits, scored on the unlabelled target sample.
+        target: the target Domain (only its training images are read).
+        network: the part of the model that training changes, kept and restored.
+    """
+    if FLAGS.select_checkpoint == "final":
+        return None
+    # The same images for every seed and resume.
+    images = image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0)
+    return UnsupervisedModelSelection(run, classifier, images, network)
+
+
+def apply_selection(selection, evaluation):
+    """Swap the selected weights in and re-evaluate.
+
+    Returns the metrics.json entries: the final step's results (prefixed `final_step_`),
+    `selected_step` and the chosen model's score; {} when `selection` is None.
+    """
+    if selection is None:
+        return {}
+    final_results = {f"final_step_{key}": value for key, value in evaluation.results.items()}
+    chosen = selection.restore_best()
+    logging.info("Selected the model of step %(step)d (%(criterion)s %(score).4f).", chosen)
+    evaluation.on_train_end()  # the reported metrics and confusion matrices are the selected model's
+    return {**final_results, "selected_step": chosen["step"], f"selected_{chosen['criterion']}": chosen["score"]}
 
 
 def define_epochs_flag(default):

@@ -31,9 +31,9 @@ from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
-from kerasda.callbacks import ClassifierEvaluation, FigureCallback, UnsupervisedModelSelection
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
-from kerasda.evaluation import image_quality, plots
+from kerasda.evaluation import plots
 from kerasda.models.adda import ADDA
 from kerasda.networks.adda import build_discriminator, build_source_networks, compose_classifier
 
@@ -64,17 +64,7 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
-flags.DEFINE_enum(
-    "select_checkpoint",
-    "final",
-    ["final", "information_maximization"],
-    "Which stage-2 model to evaluate and export: the final step's, or the one (of step 0 and every "
-    "--eval_every steps) with the best information-maximisation score on unlabelled target "
-    "training images (no target label is read).",
-)
-flags.DEFINE_integer(
-    "selection_examples", 2000, "Unlabelled target training images scored for --select_checkpoint.", lower_bound=1
-)
+common.define_selection_flags()
 
 
 def train_source_stage(output_dir, source, eval_sets, strategy):
@@ -128,15 +118,6 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     return source_encoder, source_classifier, evaluation.results, result
 
 
-def select_checkpoint(selection, evaluation):
-    """Swap in the selected target encoder and re-evaluate; returns the final step's results, prefixed."""
-    final_results = {f"final_step_{key}": value for key, value in evaluation.results.items()}
-    chosen = selection.restore_best()
-    logging.info("Selected the stage-2 model of step %(step)d (%(criterion)s %(score).4f).", chosen)
-    evaluation.on_train_end()  # the reported metrics and confusion matrices are the selected model's
-    return {**final_results, "selected_step": chosen["step"], f"selected_{chosen['criterion']}": chosen["score"]}
-
-
 def main(argv):
     del argv
     strategy = common.configure_devices()  # --precision, --distribution
@@ -188,21 +169,12 @@ def main(argv):
             "ADDA stage 2: losses and accuracy",
         ),
     )
-    selection = None
-    if FLAGS.select_checkpoint != "final":
-        selection = UnsupervisedModelSelection(
-            run,
-            adda.classifier,
-            # the same images for every seed and resume
-            image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0),
-            adda.target_encoder,
-        )
+    selection = common.selection_from_flags(run, adda.classifier, target, adda.target_encoder)
     callbacks = [evaluation, curves] + ([selection] if selection else [])
     result = run.train(adda, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)
 
     extra = {f"source_only_{key}": value for key, value in source_results.items()}
-    if selection:
-        extra.update(select_checkpoint(selection, evaluation))
+    extra.update(common.apply_selection(selection, evaluation))
     extra.update(
         common.compare_embeddings(
             run,

@@ -8,6 +8,10 @@ Writes metrics.json (accuracy / P / R / F1 / confusion matrix on both test sets,
 proxy A-distances), figures/ (confusion matrices, curves of accuracy and lambda,
 t-SNE of source-only vs DANN features), TensorBoard scalars and projector files,
 and exports the adapted classifier with `serving_default(images) -> {probabilities, classes}`.
+With `--select_checkpoint=information_maximization` that classifier is the one, of
+the initial weights and every evaluation, whose predictions on unlabelled target
+training images score best (as ADDA's); the last step's metrics keep the prefix
+`final_step_`.
 
 The "source only" embedding is a separate copy of the same network trained on
 labelled source images only, for `--source_only_steps` steps with the same
@@ -72,6 +76,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
+common.define_selection_flags()
 
 
 def build_optimizer(total_steps):
@@ -152,10 +157,12 @@ def main(argv):
             "DANN: accuracy and lambda",
         ),
     )
-    result = run.train(dann, dataset, callbacks=[evaluation, curves], examples_per_step=2 * FLAGS.batch_size)
+    selection = common.selection_from_flags(run, dann.classifier, target, dann.classifier)
+    callbacks = [evaluation, curves] + ([selection] if selection else [])
+    result = run.train(dann, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)
+    extra = common.apply_selection(selection, evaluation)  # the chosen weights feed everything below
 
     embedders = {"dann" if FLAGS.grl else "dann_nogrl": dann.embed}
-    extra = {}
     if FLAGS.source_only_steps > 0:
         logging.info("Training the source-only baseline for %d steps.", FLAGS.source_only_steps)
         baseline, baseline_extractor = train_source_only_baseline(source)

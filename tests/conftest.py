@@ -36,6 +36,19 @@ def make_digits(n, rng):
     return x, labels.astype(np.uint8)
 
 
+def write_npz_domain(path, rng, invert):
+    """An `npz:` domain of 28x28 RGB bar 'digits'; `invert` gives the colour-inverted, tinted target."""
+    arrays = {}
+    for split, n in (("train", 64), ("test", 32)):
+        x, y = make_digits(n, rng)
+        x = np.repeat(x[..., None], 3, axis=-1)
+        if invert:
+            x = (255 - x) // np.array([1, 2, 3], np.uint8)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
 @pytest.fixture
 def tiny_data_dir(tmp_path):
     """A data dir with 64/32 MNIST-format digits and three small BSDS500-like JPEGs."""

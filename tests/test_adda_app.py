@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_digits
+from conftest import write_npz_domain
 
 TINY_FLAGS = [
     "--source_steps=4",
@@ -21,19 +21,6 @@ TINY_FLAGS = [
     "--tsne_examples=20",
     "--pad_examples=20",
 ]
-
-
-def _write_domain(path, rng, invert):
-    """28x28 bar 'digits'; the target domain is the colour-inverted, tinted version."""
-    arrays = {}
-    for split, n in (("train", 64), ("test", 32)):
-        x, y = make_digits(n, rng)
-        x = np.repeat(x[..., None], 3, axis=-1)
-        if invert:
-            x = (255 - x) // np.array([1, 2, 3], np.uint8)
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    np.savez(path, **arrays)
-    return f"npz:{path}"
 
 
 def _command(tmp, source, target, *extra):
@@ -55,8 +42,8 @@ def _command(tmp, source, target, *extra):
 def adda_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("adda")
     rng = np.random.default_rng(0)
-    source = _write_domain(tmp / "source.npz", rng, invert=False)
-    target = _write_domain(tmp / "target.npz", rng, invert=True)
+    source = write_npz_domain(tmp / "source.npz", rng, invert=False)
+    target = write_npz_domain(tmp / "target.npz", rng, invert=True)
     command = _command(tmp, source, target)
     subprocess.run(command, check=True, capture_output=True, text=True)
     out = tmp / "run"
@@ -113,28 +100,3 @@ def test_rerun_skips_the_finished_stage_one_and_resumes_stage_two(adda_run):
     assert metrics["steps"] == 6 and metrics["source_stage_steps"] == 4
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history if "encoder_loss" in r] == [2, 4, 6]
-
-
-def test_information_maximization_selection_evaluates_and_exports_the_chosen_step(tmp_path):
-    rng = np.random.default_rng(1)
-    source = _write_domain(tmp_path / "source.npz", rng, invert=False)
-    target = _write_domain(tmp_path / "target.npz", rng, invert=True)
-    command = _command(tmp_path, source, target, "--select_checkpoint=information_maximization")
-    subprocess.run(command, check=True, capture_output=True, text=True)
-    out = tmp_path / "run"
-    metrics = json.loads((out / "metrics.json").read_text())
-    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    scores = {
-        r["step"]: r["selection/information_maximization"] for r in history if "selection/information_maximization" in r
-    }
-    assert sorted(scores) == [0, 2, 4]  # the unadapted start and every evaluation
-    best_step = max(scores, key=scores.get)
-    assert metrics["selected_step"] == best_step
-    assert metrics["selected_information_maximization"] == pytest.approx(scores[best_step])
-    assert 0.0 <= metrics["final_step_target_test_accuracy"] <= 1.0
-    # The export is the selected model: it scores the reported target accuracy.
-    loaded = tf.saved_model.load(metrics["export_path"])
-    test = np.load(tmp_path / "target.npz")
-    images = tf.constant(test["x_test"].astype(np.float32) / 127.5 - 1.0)
-    classes = loaded.signatures["serving_default"](images=images)["classes"].numpy()
-    assert np.mean(classes == test["y_test"]) == pytest.approx(metrics["target_test_accuracy"])
