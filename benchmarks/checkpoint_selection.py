@@ -1,15 +1,17 @@
-"""Does a label-free checkpoint choice beat the final step? ADDA's stage 2 on every pair.
+"""Does a label-free checkpoint choice beat the final step? ADDA's stage 2 and DANN, on every pair.
 
     python -m benchmarks.da_table --data_dir=../shared/data --methods=adda --seeds=0,1,2
     python -m benchmarks.checkpoint_selection
+    python -m benchmarks.checkpoint_selection --method=dann \
+        --baseline_records=benchmarks/results/dann_final_step_records --results_name=dann_checkpoint_selection
 
 The first command trains the table's ADDA row with the shipped flagfile (`adda_digits.cfg`: 10,000
-stage-2 steps, `--select_checkpoint=information_maximization`). This script compares, per pair and on
-the full target test split:
+stage-2 steps, `--select_checkpoint=information_maximization`; DANN's `dann_mnist_to_mnistm.cfg` chooses
+the same way). This script compares, per pair and on the full target test split:
 
-- the previous config (3,000 stage-2 steps, final step), from the records in `--baseline_records`
-  (those without a selected step);
-- the final step of the 10,000-step runs (`final_step_target_test_accuracy`);
+- the previous config (ADDA: 3,000 stage-2 steps; DANN: the same 5,000 steps), final step, from the
+  records in `--baseline_records` (those without a selected step);
+- the final step of the shipped runs (`final_step_target_test_accuracy`);
 - the model the information-maximisation score chose from unlabelled target images
   (`target_test_accuracy`, `selected_step`).
 
@@ -20,6 +22,7 @@ ceiling, not a result).
 Writes benchmarks/results/<results_name>.{json,md,png}.
 """
 
+import dataclasses
 import json
 import pathlib
 import statistics
@@ -38,11 +41,46 @@ flags.DEFINE_string("work_dir", "runs/da_table", "The da_table work directory (i
 flags.DEFINE_string(
     "baseline_records", "benchmarks/results/adda_3k_final_records", "Records of the 3,000-step, final-step config."
 )
-flags.DEFINE_string("method", "adda", "The method whose runs are compared.")
+flags.DEFINE_enum("method", "adda", ["adda", "dann"], "The method whose runs are compared.")
 flags.DEFINE_string("results_name", "adda_checkpoint_selection", "Results file name under benchmarks/results/.")
 
 SCORE = "selection/information_maximization"
 ACCURACY = "eval/target_accuracy"
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """How one method's runs are described; `start_is_source_model`: its step-0 candidate is the
+    source-trained model (ADDA's stage 1), scored by `source_only_target_test_accuracy`."""
+
+    name: str
+    source_model: str
+    previous: str
+    shipped: str
+    step: str
+    start_is_source_model: bool
+
+
+STUDIES = {
+    "adda": Study(
+        name="ADDA",
+        source_model="stage-1 model",
+        previous="`apps/configs/adda_digits.cfg` before this study (3,000 stage-2 steps, final step)",
+        shipped="`--max_steps=10000 --select_checkpoint=information_maximization`; the candidates are step 0 "
+        "(the stage-1 model) and every multiple of 500",
+        step="stage-2 step",
+        start_is_source_model=True,
+    ),
+    "dann": Study(
+        name="DANN",
+        source_model="source-only tower (1,000 steps)",
+        previous="`apps/configs/dann_mnist_to_mnistm.cfg` before this study (the same 5,000 steps, final step)",
+        shipped="`--select_checkpoint=information_maximization --eval_every=500`; the candidates are every "
+        "multiple of 500 (step 0, the untrained network, is scored too and never chosen)",
+        step="step",
+        start_is_source_model=False,
+    ),
+}
 
 
 def ok_records(folder, method, selected):
@@ -83,7 +121,7 @@ def mean_std(values):
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def compare(study, baseline):
+def compare(study, baseline, start_is_source_model=True):
     """One row per pair: the per-seed numbers and their summaries."""
     rows = []
     for source, target in dict.fromkeys((s, t) for s, t, _ in study):
@@ -96,17 +134,19 @@ def compare(study, baseline):
             correlation = None
             if trace and len(trace["steps"]) > 2:
                 correlation = float(stats.spearmanr(trace["score"], trace["accuracy"]).statistic)
+            candidates = trace["accuracy"] if trace else []
+            if start_is_source_model:  # step 0 is a candidate: the source model, scored on the full test split
+                candidates = candidates + [metrics["source_only_target_test_accuracy"]]
             runs.append(
                 {
                     "seed": seed,
-                    "stage_one": metrics["source_only_target_test_accuracy"],
+                    "source_model": metrics.get("source_only_target_test_accuracy"),
                     "previous_config": previous["metrics"]["target_test_accuracy"] if previous else None,
                     "final_step": metrics["final_step_target_test_accuracy"],
                     "selected": metrics["target_test_accuracy"],
                     "selected_step": metrics["selected_step"],
                     "steps": metrics["steps"],
-                    # step 0 is a candidate too: the stage-1 model (scored on the full test split)
-                    "oracle": max(trace["accuracy"] + [metrics["source_only_target_test_accuracy"]]) if trace else None,
+                    "oracle": max(candidates) if trace else None,
                     "spearman_score_vs_accuracy": correlation,
                     "curves": trace,
                 }
@@ -115,13 +155,13 @@ def compare(study, baseline):
     return rows
 
 
-def markdown(rows, work_dir):
+def markdown(rows, work_dir, study=STUDIES["adda"]):
     header = [
         "pair",
-        "stage-1 model",
-        "previous config (3k, final step)",
-        "10k, final step",
-        "shipped: 10k, IM-selected",
+        study.source_model,
+        "previous config, final step",
+        "shipped, final step",
+        "shipped, IM-selected",
         "selected steps",
         "Spearman(IM, acc.)",
         "oracle (best candidate)",
@@ -133,7 +173,7 @@ def markdown(rows, work_dir):
         table.append(
             [
                 da_table.column_label((row["source"], row["target"])),
-                mean_std([r["stage_one"] for r in runs]),
+                mean_std([r["source_model"] for r in runs]),
                 mean_std([r["previous_config"] for r in runs]),
                 mean_std([r["final_step"] for r in runs]),
                 f"**{mean_std([r['selected'] for r in runs])}**",
@@ -144,23 +184,23 @@ def markdown(rows, work_dir):
         )
     seeds = sorted({r["seed"] for row in rows for r in row["runs"]})
     return (
-        "# Label-free checkpoint selection for ADDA\n\n"
+        f"# Label-free checkpoint selection for {study.name}\n\n"
         f"Target test accuracy %, mean ± std over seeds {', '.join(map(str, seeds))} (full test split unless "
-        f"stated). Runs: `{work_dir}`; `python -m benchmarks.checkpoint_selection`.\n\n"
+        f"stated). Runs: `{work_dir}`; `python -m benchmarks.checkpoint_selection --method={study.name.lower()}`.\n\n"
         + harness.markdown_table(header, table)
-        + "\n- *previous config*: `apps/configs/adda_digits.cfg` before this study (3,000 stage-2 steps, final step).\n"
-        "- *10k*: the shipped flagfile (`--max_steps=10000 --select_checkpoint=information_maximization`); "
-        "*final step* is step 10,000, *IM-selected* the model of step 0 or of a multiple of 500 with the best "
-        "information-maximisation score on 2,000 unlabelled target **training** images.\n"
+        + f"\n- *previous config*: {study.previous}.\n"
+        f"- *shipped*: the shipped flagfile ({study.shipped}); *final step* is the last step's model, "
+        "*IM-selected* the candidate with the best information-maximisation score on 2,000 unlabelled target "
+        "**training** images.\n"
         "- *Spearman*: rank correlation, per seed, between the score and the periodic target accuracy over the "
-        "evaluations (500 ... 10,000).\n"
-        "- *oracle*: the best target accuracy among the candidates (the stage-1 model on the full test split, the "
-        "periodic evaluations on 2,000 test images). It reads target labels: a ceiling for any selection rule, "
-        "not a result.\n"
+        "evaluations.\n"
+        "- *oracle*: the best target accuracy among the candidates (the periodic evaluations on 2,000 test "
+        "images, and for ADDA the stage-1 model on the full test split). It reads target labels: a ceiling for "
+        "any selection rule, not a result.\n"
     )
 
 
-def plot(rows, path):
+def plot(rows, path, study=STUDIES["adda"]):
     figure, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
     for axis, row in zip(axes[:, 0], rows):
         twin = axis.twinx()
@@ -172,11 +212,11 @@ def plot(rows, path):
             twin.plot(trace["steps"], trace["score"], linestyle=":", color=line.get_color())
             axis.axvline(run["selected_step"], color=line.get_color(), linestyle="--", linewidth=0.8)
         label = da_table.column_label((row["source"], row["target"]))
-        axis.set_title(f"ADDA {label}: target accuracy (solid), IM score (dotted), chosen step (dashed)")
+        axis.set_title(f"{study.name} {label}: target accuracy (solid), IM score (dotted), chosen step (dashed)")
         axis.set_ylabel("target acc. %")
         twin.set_ylabel("IM score (nats)")
         axis.legend(loc="lower right", fontsize=8)
-    axes[-1, 0].set_xlabel("stage-2 step")
+    axes[-1, 0].set_xlabel(study.step)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -187,9 +227,11 @@ def main(argv):
     study = ok_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method, selected=True)
     if not study:
         raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
-    rows = compare(study, ok_records(FLAGS.baseline_records, FLAGS.method, selected=False))
-    plot(rows, harness.RESULTS_DIR / f"{FLAGS.results_name}.png")
-    harness.write_results(FLAGS.results_name, {"pairs": rows}, markdown(rows, FLAGS.work_dir))
+    description = STUDIES[FLAGS.method]
+    baseline = ok_records(FLAGS.baseline_records, FLAGS.method, selected=False)
+    rows = compare(study, baseline, description.start_is_source_model)
+    plot(rows, harness.RESULTS_DIR / f"{FLAGS.results_name}.png", description)
+    harness.write_results(FLAGS.results_name, {"pairs": rows}, markdown(rows, FLAGS.work_dir, description))
 
 
 if __name__ == "__main__":

@@ -24,17 +24,19 @@ def _record(folder, seed, metrics, history=None):
     (folder / f"{run_id}.json").write_text(json.dumps(record))
 
 
+def _history(points):
+    """{step: (periodic target accuracy, selection score)} -> history.jsonl records, as the apps log them."""
+    history = []
+    for step, (accuracy, score) in points.items():
+        history.append({"step": step, "eval/target_accuracy": accuracy})
+        history.append({"step": step, "selection/information_maximization": score})
+    return history
+
+
 def test_compare_pairs_selected_runs_with_final_step_baselines(tmp_path):
     study, baseline = tmp_path / "study" / "records", tmp_path / "baseline" / "records"
-    history = [
-        {"step": 0, "selection/information_maximization": 1.0},
-        {"step": 500, "eval/target_accuracy": 0.6},
-        {"step": 500, "selection/information_maximization": 1.5},
-        {"step": 1000, "eval/target_accuracy": 0.8},
-        {"step": 1000, "selection/information_maximization": 1.9},
-        {"step": 1500, "eval/target_accuracy": 0.7},
-        {"step": 1500, "selection/information_maximization": 1.7},
-    ]
+    history = [{"step": 0, "selection/information_maximization": 1.0}]
+    history += _history({500: (0.6, 1.5), 1000: (0.8, 1.9), 1500: (0.7, 1.7)})
     chosen = {
         "target_test_accuracy": 0.81,
         "final_step_target_test_accuracy": 0.70,
@@ -57,3 +59,26 @@ def test_compare_pairs_selected_runs_with_final_step_baselines(tmp_path):
     assert "| MNIST → MNIST-M | 55.00 (n=1) | 75.00 (n=1) | 70.00 (n=1) | **81.00 (n=1)** | 1000 | +1.00 |" in table
     # A record without a selected step is never taken for a selection run, and vice versa.
     assert checkpoint_selection.ok_records(study, "adda", selected=False) == {}
+
+
+def test_dann_oracle_ignores_the_source_only_tower_which_is_not_a_candidate(tmp_path):
+    """ADDA's step 0 is its stage-1 model; DANN's is an untrained network, so only evaluations count."""
+    study = tmp_path / "study" / "records"
+    history = _history({500: (0.6, 1.5), 1000: (0.7, 1.9)})
+    metrics = {
+        "target_test_accuracy": 0.7,
+        "final_step_target_test_accuracy": 0.7,
+        "selected_step": 1000,
+        "source_only_target_test_accuracy": 0.9,
+        "steps": 1000,
+    }
+    _record(study, 0, metrics, history)
+    records = checkpoint_selection.ok_records(study, "adda", selected=True)
+    (adda,) = checkpoint_selection.compare(records, {}, start_is_source_model=True)[0]["runs"]
+    (dann,) = checkpoint_selection.compare(records, {}, start_is_source_model=False)[0]["runs"]
+    assert (adda["oracle"], dann["oracle"]) == (pytest.approx(0.9), pytest.approx(0.7))
+    table = checkpoint_selection.markdown(
+        [{"source": "mnist", "target": "mnist_m", "runs": [dann]}], "runs/x", checkpoint_selection.STUDIES["dann"]
+    )
+    assert table.startswith("# Label-free checkpoint selection for DANN")
+    assert "source-only tower (1,000 steps)" in table
