@@ -2,16 +2,18 @@
 
     python -m benchmarks.da_table --data_dir=../shared/data --methods=adda --seeds=0,1,2
     python -m benchmarks.checkpoint_selection
-    python -m benchmarks.checkpoint_selection --method=dann \
-        --baseline_records=benchmarks/results/dann_final_step_records --results_name=dann_checkpoint_selection
+    python -m benchmarks.da_table --data_dir=../shared/data --methods=dann --seeds=0,1,2 \\
+        --extra_flags=dann=--select_checkpoint=information_maximization,dann=--eval_every=500
+    python -m benchmarks.checkpoint_selection --method=dann
 
 The first command trains the table's ADDA row with the shipped flagfile (`adda_digits.cfg`: 10,000
-stage-2 steps, `--select_checkpoint=information_maximization`; DANN's `dann_mnist_to_mnistm.cfg` chooses
-the same way). This script compares, per pair and on the full target test split:
+stage-2 steps, `--select_checkpoint=information_maximization`); the third trains DANN's row with the
+same choice added to its flagfile (not adopted: docs/dann.md). This script compares, per pair and on the
+full target test split:
 
-- the previous config (ADDA: 3,000 stage-2 steps; DANN: the same 5,000 steps), final step, from the
-  records in `--baseline_records` (those without a selected step);
-- the final step of the shipped runs (`final_step_target_test_accuracy`);
+- the final step of a baseline config (ADDA: its previous 3,000-stage-2-step config; DANN: the shipped
+  config), from the records in `--baseline_records` (those without a selected step);
+- the final step of the selecting runs (`final_step_target_test_accuracy`);
 - the model the information-maximisation score chose from unlabelled target images
   (`target_test_accuracy`, `selected_step`).
 
@@ -39,10 +41,15 @@ from benchmarks import da_table, harness  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("work_dir", "runs/da_table", "The da_table work directory (its records/ and run folders).")
 flags.DEFINE_string(
-    "baseline_records", "benchmarks/results/adda_3k_final_records", "Records of the 3,000-step, final-step config."
+    "baseline_records",
+    None,
+    "Records of the final-step baseline; default: the method's (ADDA: its 3,000-step config's, "
+    "benchmarks/results/adda_3k_final_records; DANN: the table's row, benchmarks/results/da_table_records).",
 )
 flags.DEFINE_enum("method", "adda", ["adda", "dann"], "The method whose runs are compared.")
-flags.DEFINE_string("results_name", "adda_checkpoint_selection", "Results file name under benchmarks/results/.")
+flags.DEFINE_string(
+    "results_name", None, "Results file name under benchmarks/results/; default <method>_checkpoint_selection."
+)
 
 SCORE = "selection/information_maximization"
 ACCURACY = "eval/target_accuracy"
@@ -55,8 +62,11 @@ class Study:
 
     name: str
     source_model: str
-    previous: str
-    shipped: str
+    previous: str  # the header of the final-step baseline column, then its description
+    previous_note: str
+    runs: str  # what the selecting runs are, then their flagfile
+    runs_note: str
+    baseline_records: str
     step: str
     start_is_source_model: bool
 
@@ -65,18 +75,26 @@ STUDIES = {
     "adda": Study(
         name="ADDA",
         source_model="stage-1 model",
-        previous="`apps/configs/adda_digits.cfg` before this study (3,000 stage-2 steps, final step)",
-        shipped="`--max_steps=10000 --select_checkpoint=information_maximization`; the candidates are step 0 "
-        "(the stage-1 model) and every multiple of 500",
+        previous="previous config (3k, final step)",
+        previous_note="`apps/configs/adda_digits.cfg` before this study (3,000 stage-2 steps, final step)",
+        runs="shipped: 10k",
+        runs_note="the shipped flagfile, `--max_steps=10000 --select_checkpoint=information_maximization`; "
+        "the candidates are step 0 (the stage-1 model) and every multiple of 500",
+        baseline_records="benchmarks/results/adda_3k_final_records",
         step="stage-2 step",
         start_is_source_model=True,
     ),
     "dann": Study(
         name="DANN",
         source_model="source-only tower (1,000 steps)",
-        previous="`apps/configs/dann_mnist_to_mnistm.cfg` before this study (the same 5,000 steps, final step)",
-        shipped="`--select_checkpoint=information_maximization --eval_every=500`; the candidates are every "
-        "multiple of 500 (step 0, the untrained network, is scored too and never chosen)",
+        previous="shipped config (final step)",
+        previous_note="`apps/configs/dann_mnist_to_mnistm.cfg` as shipped (5,000 steps, final step), the "
+        "domain-adaptation table's DANN row",
+        runs="candidate",
+        runs_note="the shipped flagfile + `--select_checkpoint=information_maximization --eval_every=500`, "
+        "not adopted; the candidates are every multiple of 500 (step 0, the untrained network, is scored "
+        "too and never chosen)",
+        baseline_records="benchmarks/results/da_table_records",
         step="step",
         start_is_source_model=False,
     ),
@@ -159,9 +177,9 @@ def markdown(rows, work_dir, study=STUDIES["adda"]):
     header = [
         "pair",
         study.source_model,
-        "previous config, final step",
-        "shipped, final step",
-        "shipped, IM-selected",
+        study.previous,
+        f"{study.runs}, final step",
+        f"**{study.runs}, IM-selected**",
         "selected steps",
         "Spearman(IM, acc.)",
         "oracle (best candidate)",
@@ -188,8 +206,8 @@ def markdown(rows, work_dir, study=STUDIES["adda"]):
         f"Target test accuracy %, mean ± std over seeds {', '.join(map(str, seeds))} (full test split unless "
         f"stated). Runs: `{work_dir}`; `python -m benchmarks.checkpoint_selection --method={study.name.lower()}`.\n\n"
         + harness.markdown_table(header, table)
-        + f"\n- *previous config*: {study.previous}.\n"
-        f"- *shipped*: the shipped flagfile ({study.shipped}); *final step* is the last step's model, "
+        + f"\n- *{study.previous}*: {study.previous_note}.\n"
+        f"- *{study.runs}*: {study.runs_note}; *final step* is the last step's model, "
         "*IM-selected* the candidate with the best information-maximisation score on 2,000 unlabelled target "
         "**training** images.\n"
         "- *Spearman*: rank correlation, per seed, between the score and the periodic target accuracy over the "
@@ -228,10 +246,11 @@ def main(argv):
     if not study:
         raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
     description = STUDIES[FLAGS.method]
-    baseline = ok_records(FLAGS.baseline_records, FLAGS.method, selected=False)
+    baseline = ok_records(FLAGS.baseline_records or description.baseline_records, FLAGS.method, selected=False)
     rows = compare(study, baseline, description.start_is_source_model)
-    plot(rows, harness.RESULTS_DIR / f"{FLAGS.results_name}.png", description)
-    harness.write_results(FLAGS.results_name, {"pairs": rows}, markdown(rows, FLAGS.work_dir, description))
+    results_name = FLAGS.results_name or f"{FLAGS.method}_checkpoint_selection"
+    plot(rows, harness.RESULTS_DIR / f"{results_name}.png", description)
+    harness.write_results(results_name, {"pairs": rows}, markdown(rows, FLAGS.work_dir, description))
 
 
 if __name__ == "__main__":
