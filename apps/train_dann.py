@@ -69,7 +69,13 @@ flags.DEFINE_bool(
     "batch_norm",
     False,
     "Batch normalisation after each convolution of the feature extractor (source and "
-    "target images are normalised together, in one batch).",
+    "target images are normalised together, in one batch, unless --separate_domain_batches).",
+)
+flags.DEFINE_bool(
+    "separate_domain_batches",
+    False,
+    "Source and target images pass the feature extractor as two batches, so --batch_norm "
+    "normalises each domain with its own batch statistics while training.",
 )
 flags.DEFINE_integer(
     "source_only_steps", 1000, "Steps of the source-only baseline for the embedding comparison; 0 skips it."
@@ -140,6 +146,7 @@ def main(argv):
             lambda_max=FLAGS.lambda_max,
             total_steps=FLAGS.max_steps,
             target_entropy_weight=FLAGS.target_entropy_weight,
+            separate_domain_batches=FLAGS.separate_domain_batches,
         )
         dann.compile(optimizer=build_optimizer(FLAGS.max_steps))
         distribute.synchronize_batch_norm(dann, strategy)

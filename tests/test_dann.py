@@ -253,6 +253,28 @@ def test_batch_norm_tower_normalises_source_and_target_together():
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in _all_layers(plain.feature_extractor))
 
 
+def test_separate_domain_batches_normalise_each_domain_with_its_own_statistics():
+    """Training-mode source features do not depend on the target batch only when the domains pass apart."""
+    (source, labels), target = _batch()
+    source_losses = {}
+    for separate in (False, True):
+        model = _dann(batch_norm=True, padding="same", separate_domain_batches=separate)
+        near = model.compute_losses(((source, labels), target), training=True)["label_loss"]
+        far = model.compute_losses(((source, labels), target * 3.0 + 5.0), training=True)["label_loss"]
+        source_losses[separate] = (float(near), float(far))
+    joint_near, joint_far = source_losses[False]
+    separate_near, separate_far = source_losses[True]
+    assert separate_near == pytest.approx(separate_far, rel=1e-5)
+    assert abs(joint_near - joint_far) > 1e-3
+    # Without batch normalisation the two ways are the same network and the same loss.
+    plain = [
+        float(_dann(separate_domain_batches=separate).compute_losses(((source, labels), target), training=True)["loss"])
+        for separate in (False, True)
+    ]
+    assert plain[0] == pytest.approx(plain[1], rel=1e-5)
+    assert DANN.from_config(_dann(separate_domain_batches=True).get_config()).separate_domain_batches
+
+
 def _all_layers(model):
     for layer in model.layers:
         if isinstance(layer, keras.Model):

@@ -48,6 +48,11 @@ class DANN(keras.Model):
         target_entropy_weight: weight of the conditional entropy of the label
             predictor on target images (`losses.conditional_entropy`); 0, the
             paper's DANN, leaves target images to the domain loss alone.
+        separate_domain_batches: pass source and target images through the
+            feature extractor as two batches instead of one, so that batch
+            normalisation inside it normalises each domain with its own
+            statistics while training (the moving statistics used at inference
+            average both). Without batch normalisation it changes nothing.
 
     Data: `train_step` takes `((source_images, source_labels), target_images)`,
     as built by `kerasda.data.pipeline.adaptation_dataset`.
@@ -71,6 +76,7 @@ class DANN(keras.Model):
         lambda_max=1.0,
         total_steps=10_000,
         target_entropy_weight=0.0,
+        separate_domain_batches=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,6 +107,7 @@ class DANN(keras.Model):
         if target_entropy_weight < 0:
             raise ValueError(f"target_entropy_weight must be >= 0, got {target_entropy_weight!r}.")
         self.target_entropy_weight = float(target_entropy_weight)
+        self.separate_domain_batches = bool(separate_domain_batches)
         if lambda_schedule != "external":
             self.adaptation_schedule = AdaptationSchedule(
                 total_steps, kind=lambda_schedule, gamma=gamma, lambda_max=lambda_max
@@ -163,8 +170,16 @@ class DANN(keras.Model):
         """Both heads on ((source images, labels), target images): the three losses, their sum, and the logits."""
         (source_images, source_labels), target_images = data
         num_source = tf.shape(source_images)[0]
-        images = tf.concat([source_images, target_images], axis=0)
-        features = self.feature_extractor(images, training=training)
+        if self.separate_domain_batches:
+            features = tf.concat(
+                [
+                    self.feature_extractor(source_images, training=training),
+                    self.feature_extractor(target_images, training=training),
+                ],
+                axis=0,
+            )
+        else:
+            features = self.feature_extractor(tf.concat([source_images, target_images], axis=0), training=training)
         class_logits = self.label_predictor(features[:num_source], training=training)
         target_entropy = tf.constant(0.0)
         if self.target_entropy_weight > 0:
@@ -251,6 +266,7 @@ class DANN(keras.Model):
             "lambda_max": self.lambda_max,
             "total_steps": self.total_steps,
             "target_entropy_weight": self.target_entropy_weight,
+            "separate_domain_batches": self.separate_domain_batches,
         }
 
     @classmethod
