@@ -22,10 +22,11 @@ import keras
 from absl import flags, logging
 
 from apps import common
-from kerasda import distribute, export, runner, schedules
+from kerasda import distribute, errors, export, runner, schedules
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback
 from kerasda.data import pipeline
 from kerasda.evaluation import metrics, plots
+from kerasda.models.batch_statistics import adapt_batch_norm_statistics
 from kerasda.models.builders import build_digits_dann
 from kerasda.networks.digits import build_digits_label_predictor, build_feature_extractor
 
@@ -77,6 +78,13 @@ flags.DEFINE_bool(
     "Source and target images pass the feature extractor as two batches, so --batch_norm "
     "normalises each domain with its own batch statistics while training.",
 )
+flags.DEFINE_bool(
+    "target_batch_statistics",
+    False,
+    "After training, set the batch-normalisation moving statistics to those of the unlabelled "
+    "target training images (AdaBN), so that the evaluated and exported classifier normalises "
+    "target images as training did (with --separate_domain_batches). Needs --batch_norm.",
+)
 flags.DEFINE_integer(
     "source_only_steps", 1000, "Steps of the source-only baseline for the embedding comparison; 0 skips it."
 )
@@ -126,8 +134,23 @@ def train_source_only_baseline(source):
     return classifier, feature_extractor
 
 
+def use_target_batch_statistics(dann, target, evaluation):
+    """AdaBN on the unlabelled target training images, then re-evaluate.
+
+    Returns the metrics.json entries of the moving statistics the training left
+    (prefixed `moving_statistics_`), so both are on record.
+    """
+    results = evaluation.results
+    before = {f"moving_statistics_{key}": value for key, value in results.items() if key.endswith("accuracy")}
+    adapt_batch_norm_statistics(dann.feature_extractor, pipeline.to_model_range(target.x_train))
+    evaluation.on_train_end()  # the reported metrics, confusion matrices and export use the target's statistics
+    return {**before, "target_batch_statistics_examples": len(target.x_train)}
+
+
 def main(argv):
     del argv
+    if FLAGS.target_batch_statistics and not FLAGS.batch_norm:
+        raise errors.FlagError("--target_batch_statistics needs --batch_norm: without it there is no statistic to set.")
     strategy = common.configure_devices()  # --precision, --distribution
     run = runner.Run(common.run_config_from_flags("dann"))
     common.write_flags(run)
@@ -168,6 +191,8 @@ def main(argv):
     callbacks = [evaluation, curves] + ([selection] if selection else [])
     result = run.train(dann, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)
     extra = common.apply_selection(selection, evaluation)  # the chosen weights feed everything below
+    if FLAGS.target_batch_statistics:
+        extra.update(use_target_batch_statistics(dann, target, evaluation))
 
     embedders = {"dann" if FLAGS.grl else "dann_nogrl": dann.embed}
     if FLAGS.source_only_steps > 0:
