@@ -1,0 +1,180 @@
+"""Should a candidate config replace the shipped one? The pre-registered rule, column by column.
+
+    python -m benchmarks.da_table --data_dir=../shared/data --methods=dann --seeds=0,1,2 \\
+        --extra_flags=dann=--batch_norm,dann=--separate_domain_batches,dann=--target_batch_statistics \\
+        --work_dir=runs/dann_adabn
+    python -m benchmarks.config_candidates --work_dir=runs/dann_adabn \\
+        --candidates="domain batch norm=moving_statistics_,domain batch norm + AdaBN="
+
+The first command trains the candidate on every pair and seed of the domain-adaptation table. One run
+can report more than one candidate: `NAME=PREFIX` reads `<PREFIX>target_test_accuracy` and
+`<PREFIX>source_test_accuracy` from its metrics (DANN with `--target_batch_statistics` keeps the numbers
+before the statistics change as `moving_statistics_*`). The baseline is the shipped config's final step
+(`--baseline_records`, the table's records). The rule, written before the candidate runs (issue 11's
+practice; `benchmarks/results/<results_name>_rule.txt`): a candidate is kept only if its mean over seeds is
+not lower than the baseline's by more than `--max_drop` points on any column, and its mean over the
+columns is higher. Writes benchmarks/results/<results_name>.{json,md}.
+"""
+
+import json
+import pathlib
+import statistics
+
+from absl import app, flags
+
+from benchmarks import da_table, harness
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("work_dir", None, "The da_table work directory of the candidate runs (its records/).")
+flags.DEFINE_string("baseline_records", "benchmarks/results/da_table_records", "Records of the shipped config.")
+flags.DEFINE_string("method", "dann", "The method (the records' file-name prefix).")
+flags.DEFINE_list("candidates", ["candidate="], "NAME=METRIC_PREFIX, ...: the candidates the runs report.")
+flags.DEFINE_float("max_drop", 1.0, "The largest drop, in points, allowed on any column.")
+flags.DEFINE_string("results_name", "dann_domain_batch_norm", "Results file name under benchmarks/results/.")
+
+
+def final_step_records(folder, method):
+    """{(source, target): {seed: metrics}} of the finished runs in a records folder."""
+    found = {}
+    for path in sorted(pathlib.Path(folder).glob(f"{method}__*.json")):
+        record = json.loads(path.read_text())
+        if record.get("status") == "ok":
+            key = record["key"]
+            found.setdefault((key["source"], key["target"]), {})[key["seed"]] = record["metrics"]
+    return found
+
+
+def column_means(records, prefix="", metric="target_test_accuracy"):
+    """{pair: (mean %, std %, seeds)} of `<prefix><metric>` over the seeds that report it."""
+    means = {}
+    for pair, by_seed in records.items():
+        values = [100 * m[prefix + metric] for m in by_seed.values() if prefix + metric in m]
+        if values:
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            means[pair] = (statistics.mean(values), std, len(values))
+    return means
+
+
+def adoption_verdict(baseline, candidate, max_drop=1.0):
+    """The rule on {pair: mean}: kept if no column drops by more than `max_drop` and the mean rises.
+
+    Only the columns both report are compared; a column the candidate lacks is a reason to keep
+    the baseline.
+    """
+    missing = sorted(set(baseline) - set(candidate))
+    drops = {pair: candidate[pair] - baseline[pair] for pair in baseline if pair in candidate}
+    worst = min(drops.values()) if drops else None
+    baseline_mean = statistics.mean(baseline[pair] for pair in drops) if drops else None
+    candidate_mean = statistics.mean(candidate[pair] for pair in drops) if drops else None
+    reasons = []
+    if missing:
+        reasons.append(f"no runs for {', '.join(da_table.column_label(p) for p in missing)}")
+    for pair, change in drops.items():
+        if change < -max_drop:
+            reasons.append(f"{da_table.column_label(pair)} is {-change:.2f} points lower")
+    if drops and candidate_mean <= baseline_mean:
+        reasons.append(f"the column mean is not higher ({candidate_mean:.2f} vs {baseline_mean:.2f})")
+    return {
+        "kept": bool(drops) and not reasons,
+        "reasons": reasons,
+        "worst_change": worst,
+        "baseline_mean": baseline_mean,
+        "candidate_mean": candidate_mean,
+    }
+
+
+def parse_candidates(specs):
+    candidates = {}
+    for spec in specs:
+        name, sep, prefix = spec.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--candidates: expected NAME=METRIC_PREFIX, got {spec!r}")
+        candidates[name] = prefix
+    return candidates
+
+
+def _cell(summary):
+    if summary is None:
+        return "-"
+    mean, std, n = summary
+    return f"{mean:.2f} ± {std:.2f}" + ("" if n == 3 else f" (n={n})")
+
+
+def compare(baseline_records, candidate_records, candidates, max_drop):
+    baseline = column_means(baseline_records)
+    table_order = da_table.parse_pairs(",".join(da_table.DEFAULT_PAIRS))
+    pairs = [pair for pair in table_order if pair in candidate_records]
+    pairs += sorted(pair for pair in candidate_records if pair not in pairs)
+    baseline = {pair: baseline[pair] for pair in pairs if pair in baseline}
+    result = {"pairs": [list(p) for p in pairs], "baseline": {}, "candidates": {}}
+    baseline_source = column_means(baseline_records, "", "source_test_accuracy")
+    result["baseline"] = {
+        "target": {da_table.column_label(p): s for p, s in baseline.items()},
+        "source": {da_table.column_label(p): s for p, s in baseline_source.items() if p in pairs},
+    }
+    for name, prefix in candidates.items():
+        target = column_means(candidate_records, prefix)
+        source = column_means(candidate_records, prefix, "source_test_accuracy")
+        verdict = adoption_verdict(
+            {p: s[0] for p, s in baseline.items()}, {p: s[0] for p, s in target.items()}, max_drop
+        )
+        result["candidates"][name] = {
+            "metric_prefix": prefix,
+            "target": {da_table.column_label(p): s for p, s in target.items()},
+            "source": {da_table.column_label(p): s for p, s in source.items()},
+            "verdict": verdict,
+        }
+    return result
+
+
+def markdown(result, work_dir, max_drop):
+    labels = [da_table.column_label(tuple(p)) for p in result["pairs"]]
+    header = ["config", *labels, "mean", "verdict"]
+    baseline = result["baseline"]["target"]
+    rows = [["shipped (final step)", *[_cell(baseline.get(label)) for label in labels], _mean(baseline, labels), "-"]]
+    for name, candidate in result["candidates"].items():
+        verdict = candidate["verdict"]
+        rows.append(
+            [
+                name,
+                *[_cell(candidate["target"].get(label)) for label in labels],
+                _mean(candidate["target"], labels),
+                "**kept**" if verdict["kept"] else "reverted: " + "; ".join(verdict["reasons"]),
+            ]
+        )
+    source_rows = [["shipped", *[_cell(result["baseline"]["source"].get(label)) for label in labels]]]
+    source_rows += [
+        [name, *[_cell(candidate["source"].get(label)) for label in labels]]
+        for name, candidate in result["candidates"].items()
+    ]
+    return (
+        "# Candidate configs against the shipped one\n\n"
+        f"Target test accuracy %, mean ± std over seeds (full test splits). Candidate runs: `{work_dir}`; "
+        "`python -m benchmarks.config_candidates`. Rule (written before the runs): keep a candidate only if no "
+        f"column is more than {max_drop:g} point(s) lower than the shipped config's and the mean over the columns "
+        "is higher.\n\n"
+        + harness.markdown_table(header, rows)
+        + "\nSource test accuracy % (the source domain's test split), same runs:\n\n"
+        + harness.markdown_table(["config", *labels], source_rows)
+    )
+
+
+def _mean(summaries, labels):
+    values = [summaries[label][0] for label in labels if label in summaries]
+    return f"{statistics.mean(values):.2f}" if len(values) == len(labels) else "-"
+
+
+def main(argv):
+    del argv
+    if not FLAGS.work_dir:
+        raise SystemExit("--work_dir: the da_table work directory of the candidate runs is required.")
+    candidate_records = final_step_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method)
+    if not candidate_records:
+        raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
+    baseline_records = final_step_records(FLAGS.baseline_records, FLAGS.method)
+    result = compare(baseline_records, candidate_records, parse_candidates(FLAGS.candidates), FLAGS.max_drop)
+    harness.write_results(FLAGS.results_name, result, markdown(result, FLAGS.work_dir, FLAGS.max_drop))
+
+
+if __name__ == "__main__":
+    app.run(main)

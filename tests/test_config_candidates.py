@@ -1,0 +1,61 @@
+"""benchmarks.config_candidates: the pre-registered adoption rule on hand-written records."""
+
+import json
+
+import pytest
+
+from benchmarks import config_candidates
+
+UCI = ("mnist", "uci_digits")
+MNIST_M = ("mnist", "mnist_m")
+
+
+def _write(folder, pair, seed, metrics, status="ok"):
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "key": {"source": pair[0], "target": pair[1], "seed": seed}, "metrics": metrics}
+    (folder / f"dann__{pair[0]}__to__{pair[1]}__seed{seed}.json").write_text(json.dumps(record))
+
+
+def test_verdict_keeps_only_a_candidate_that_drops_nowhere_and_rises_on_average():
+    baseline = {MNIST_M: 68.0, UCI: 79.0}
+    assert config_candidates.adoption_verdict(baseline, {MNIST_M: 75.0, UCI: 78.5})["kept"]
+    dropped = config_candidates.adoption_verdict(baseline, {MNIST_M: 80.0, UCI: 77.0})
+    assert not dropped["kept"]
+    assert dropped["worst_change"] == pytest.approx(-2.0)
+    assert "2.00 points lower" in dropped["reasons"][0]
+    flat = config_candidates.adoption_verdict(baseline, {MNIST_M: 67.5, UCI: 79.5})
+    assert not flat["kept"] and "not higher" in flat["reasons"][0]
+    missing = config_candidates.adoption_verdict(baseline, {MNIST_M: 90.0})
+    assert not missing["kept"] and "no runs for" in missing["reasons"][0]
+
+
+def test_compare_reads_two_candidates_from_the_same_runs_by_metric_prefix(tmp_path):
+    baseline_dir, candidate_dir = tmp_path / "baseline", tmp_path / "candidate"
+    for seed, (mnist_m, uci) in enumerate([(0.70, 0.80), (0.66, 0.78)]):
+        _write(baseline_dir, MNIST_M, seed, {"target_test_accuracy": mnist_m, "source_test_accuracy": 0.99})
+        _write(baseline_dir, UCI, seed, {"target_test_accuracy": uci, "source_test_accuracy": 0.99})
+    for seed, (before, after) in enumerate([((0.75, 0.70), (0.78, 0.81)), ((0.73, 0.66), (0.76, 0.79))]):
+        for pair, moving, adapted in ((MNIST_M, before[0], after[0]), (UCI, before[1], after[1])):
+            metrics = {"moving_statistics_target_test_accuracy": moving, "target_test_accuracy": adapted}
+            _write(candidate_dir, pair, seed, metrics)
+    _write(candidate_dir, UCI, 2, {"target_test_accuracy": 0.10}, status="failed")  # ignored
+
+    result = config_candidates.compare(
+        config_candidates.final_step_records(baseline_dir, "dann"),
+        config_candidates.final_step_records(candidate_dir, "dann"),
+        config_candidates.parse_candidates(["before=moving_statistics_", "after="]),
+        max_drop=1.0,
+    )
+    assert [tuple(p) for p in result["pairs"]] == [MNIST_M, UCI]  # the table's column order
+    before, after = result["candidates"]["before"], result["candidates"]["after"]
+    assert before["target"]["MNIST → UCI digits"][0] == pytest.approx(68.0)
+    assert not before["verdict"]["kept"]  # UCI: 68 vs 79
+    assert after["target"]["MNIST → UCI digits"][0] == pytest.approx(80.0)
+    assert after["verdict"]["kept"]  # 77 vs 68 and 80 vs 79
+    text = config_candidates.markdown(result, "runs/x", 1.0)
+    assert "**kept**" in text and "reverted: MNIST → UCI digits is 11.00 points lower" in text
+
+
+def test_a_candidate_spec_without_a_prefix_separator_is_rejected():
+    with pytest.raises(SystemExit, match="NAME=METRIC_PREFIX"):
+        config_candidates.parse_candidates(["oops"])
