@@ -25,12 +25,16 @@ from absl import app, flags
 from benchmarks import da_table, harness
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("work_dir", None, "The da_table work directory of the candidate runs (its records/).")
-flags.DEFINE_string("baseline_records", "benchmarks/results/da_table_records", "Records of the shipped config.")
-flags.DEFINE_string("method", "dann", "The method (the records' file-name prefix).")
-flags.DEFINE_list("candidates", ["candidate="], "NAME=METRIC_PREFIX, ...: the candidates the runs report.")
-flags.DEFINE_float("max_drop", 1.0, "The largest drop, in points, allowed on any column.")
-flags.DEFINE_string("results_name", "dann_domain_batch_norm", "Results file name under benchmarks/results/.")
+
+
+def define_flags():
+    """Defined only when run as a program, so that tests can import the module beside other benchmarks."""
+    flags.DEFINE_string("work_dir", None, "The da_table work directory of the candidate runs (its records/).")
+    flags.DEFINE_string("baseline_records", "benchmarks/results/da_table_records", "Records of the shipped config.")
+    flags.DEFINE_string("method", "dann", "The method (the records' file-name prefix).")
+    flags.DEFINE_list("candidates", ["candidate="], "NAME=METRIC_PREFIX, ...: the candidates the runs report.")
+    flags.DEFINE_float("max_drop", 1.0, "The largest drop, in points, allowed on any column.")
+    flags.DEFINE_string("results_name", "dann_domain_batch_norm", "Results file name under benchmarks/results/.")
 
 
 def final_step_records(folder, method):
@@ -177,4 +181,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
