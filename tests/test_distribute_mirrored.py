@@ -33,6 +33,7 @@ def _child():
     from kerasda import distribute, precision
     from kerasda.layers import Sampling
     from kerasda.models import PixelDA, PixelDAConfig
+    from kerasda.models.batch_statistics import adapt_batch_norm_statistics, batch_norm_layers
     from kerasda.models.builders import build_digits_dann, build_vae
     from kerasda.models.dcgan import DCGAN
     from kerasda.networks import gan as gan_networks
@@ -159,6 +160,21 @@ def _child():
             run[label] = {"logs": {k: float(v) for k, v in logs.items()}, "gradients": gradients}
         run["synchronized_batch_norms"] = synchronized
         results[name] = run
+
+    # AdaBN (apps.train_dann --target_batch_statistics) runs eagerly, outside the strategy's scope.
+    precision.set_precision("float32")
+    keras.utils.set_random_seed(1)
+    single = build_digits_dann((28, 28, 3), padding="valid", batch_norm=True, total_steps=4)
+    with mirrored.scope():
+        replicated = build_digits_dann((28, 28, 3), padding="valid", batch_norm=True, total_steps=4)
+    replicated.set_weights(single.get_weights())
+    target_images = images((28, 28, 3)) * 0.5 + 0.3
+    means = {}
+    for label, model in (("one", single), ("two", replicated)):
+        adapt_batch_norm_statistics(model.feature_extractor, target_images, batch_size=5)
+        moving_mean = batch_norm_layers(model.feature_extractor)[-1].moving_mean.value
+        means[label] = [replica.numpy().tolist() for replica in getattr(moving_mean, "values", [moving_mean])]
+    results["adabn"] = means
     print("RESULTS " + json.dumps(results))
 
 
@@ -197,6 +213,15 @@ def test_two_replicas_give_one_devices_losses_and_gradients(results, method, tol
         np.testing.assert_allclose(two, one, rtol=20 * tolerance, atol=2 * tolerance * scale)
         changed += np.abs(one).max() > 0
     assert changed >= 4  # the step moved real weights: the comparison is not of zeros
+
+
+def test_target_batch_statistics_reach_every_replica(results):
+    (one,) = results["adabn"]["one"]
+    replicas = results["adabn"]["two"]
+    assert len(replicas) == 2
+    for replica in replicas:
+        np.testing.assert_allclose(replica, one, rtol=1e-4, atol=1e-5)
+    assert np.abs(one).max() > 0  # the statistics were set, not left at their initial zeros
 
 
 def test_batch_norm_layers_are_synchronized_across_replicas(results):
