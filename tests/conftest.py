@@ -3,6 +3,7 @@
 import gzip
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -47,6 +48,45 @@ def write_npz_domain(path, rng, invert):
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
     np.savez(path, **arrays)
     return f"npz:{path}"
+
+
+# Four steps of 16 + 16 images, evaluating, logging and checkpointing every 2, small embedding sets.
+TINY_ADAPTATION_FLAGS = [
+    "--batch_size=16",
+    "--max_steps=4",
+    "--eval_every=2",
+    "--log_every=2",
+    "--checkpoint_every=2",
+    "--tsne_examples=20",
+    "--pad_examples=20",
+]
+
+
+def adaptation_app_command(app, tmp_path, source, target, *app_flags):
+    """A tiny run of `apps.<app>` from `source` to `target`, writing `tmp_path/run` and `tmp_path/exports`."""
+    return [
+        sys.executable,
+        "-m",
+        f"apps.{app}",
+        *app_flags,
+        f"--source={source}",
+        f"--target={target}",
+        f"--output_dir={tmp_path / 'run'}",
+        f"--export_root={tmp_path / 'exports'}",
+        *TINY_ADAPTATION_FLAGS,
+    ]
+
+
+def served_accuracy(export_path, npz_path):
+    """Accuracy of an export's `serving_default` on an npz domain's test split, as a client scores it."""
+    import tensorflow as tf
+
+    from kerasda.evaluation.served import serve_classes
+
+    data = np.load(npz_path)
+    loaded = tf.saved_model.load(export_path)  # kept alive while its signature is called
+    classes = serve_classes(loaded.signatures["serving_default"], data["x_test"], 256)
+    return float(np.mean(classes == data["y_test"]))
 
 
 @pytest.fixture

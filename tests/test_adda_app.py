@@ -2,40 +2,22 @@
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import write_npz_domain
+from conftest import adaptation_app_command, write_npz_domain
 
-TINY_FLAGS = [
+ADDA_FLAGS = [
+    "--flagfile=apps/configs/adda_digits.cfg",
     "--source_steps=4",
     "--source_batch_size=16",
-    "--batch_size=16",
-    "--max_steps=4",
-    "--eval_every=2",
-    "--log_every=2",
-    "--checkpoint_every=2",
     "--discriminator_units=16",
-    "--tsne_examples=20",
-    "--pad_examples=20",
 ]
 
 
 def _command(tmp, source, target, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "apps.train_adda",
-        "--flagfile=apps/configs/adda_digits.cfg",
-        f"--source={source}",
-        f"--target={target}",
-        f"--output_dir={tmp / 'run'}",
-        f"--export_root={tmp / 'exports'}",
-        *TINY_FLAGS,
-        *extra,
-    ]
+    return [*adaptation_app_command("train_adda", tmp, source, target, *ADDA_FLAGS), *extra]
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,10 @@ The app must report and export the candidate with the best label-free score, not
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import write_npz_domain
+from conftest import adaptation_app_command, served_accuracy, write_npz_domain
 
 APP_FLAGS = {
     "train_adda": [
@@ -29,24 +27,9 @@ def test_information_maximization_selection_evaluates_and_exports_the_chosen_ste
     source = write_npz_domain(tmp_path / "source.npz", rng, invert=False)
     target = write_npz_domain(tmp_path / "target.npz", rng, invert=True)
     out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        f"apps.{app}",
-        *APP_FLAGS[app],
-        f"--source={source}",
-        f"--target={target}",
-        f"--output_dir={out}",
-        f"--export_root={tmp_path / 'exports'}",
-        "--batch_size=16",
-        "--max_steps=4",
-        "--eval_every=2",
-        "--log_every=2",
-        "--checkpoint_every=2",
-        "--tsne_examples=20",
-        "--pad_examples=20",
-        "--select_checkpoint=information_maximization",
-    ]
+    command = adaptation_app_command(
+        app, tmp_path, source, target, *APP_FLAGS[app], "--select_checkpoint=information_maximization"
+    )
     subprocess.run(command, check=True, capture_output=True, text=True)
     metrics = json.loads((out / "metrics.json").read_text())
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
@@ -59,8 +42,6 @@ def test_information_maximization_selection_evaluates_and_exports_the_chosen_ste
     assert metrics["selected_information_maximization"] == pytest.approx(scores[best_step])
     assert 0.0 <= metrics["final_step_target_test_accuracy"] <= 1.0
     # The export is the selected model: it scores the reported target accuracy.
-    loaded = tf.saved_model.load(metrics["export_path"])
-    test = np.load(tmp_path / "target.npz")
-    images = tf.constant(test["x_test"].astype(np.float32) / 127.5 - 1.0)
-    classes = loaded.signatures["serving_default"](images=images)["classes"].numpy()
-    assert np.mean(classes == test["y_test"]) == pytest.approx(metrics["target_test_accuracy"])
+    assert served_accuracy(metrics["export_path"], tmp_path / "target.npz") == pytest.approx(
+        metrics["target_test_accuracy"]
+    )
