@@ -25,7 +25,6 @@ Writes benchmarks/results/<results_name>.{json,md,png}.
 """
 
 import dataclasses
-import json
 import pathlib
 import statistics
 
@@ -99,18 +98,6 @@ STUDIES = {
         start_is_source_model=False,
     ),
 }
-
-
-def ok_records(folder, method, selected):
-    """{(source, target, seed): record} of the finished runs of `method` in a records folder,
-    those that chose a checkpoint (`selected`) or those that report their final step."""
-    found = {}
-    for path in sorted(pathlib.Path(folder).glob(f"{method}__*.json")):
-        record = json.loads(path.read_text())
-        if record.get("status") == "ok" and ("selected_step" in record["metrics"]) == selected:
-            key = record["key"]
-            found[(key["source"], key["target"], key["seed"])] = record
-    return found
 
 
 def curves(record):
@@ -242,11 +229,11 @@ def plot(rows, path, study=STUDIES["adda"]):
 
 def main(argv):
     del argv
-    study = ok_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method, selected=True)
+    study = da_table.ok_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method, selected=True)
     if not study:
         raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
     description = STUDIES[FLAGS.method]
-    baseline = ok_records(FLAGS.baseline_records or description.baseline_records, FLAGS.method, selected=False)
+    baseline = da_table.ok_records(FLAGS.baseline_records or description.baseline_records, FLAGS.method, selected=False)
     rows = compare(study, baseline, description.start_is_source_model)
     results_name = FLAGS.results_name or f"{FLAGS.method}_checkpoint_selection"
     plot(rows, harness.RESULTS_DIR / f"{results_name}.png", description)

@@ -16,7 +16,6 @@ not lower than the baseline's by more than `--max_drop` points on any column, an
 columns is higher. Writes benchmarks/results/<results_name>.{json,md}.
 """
 
-import json
 import pathlib
 import statistics
 
@@ -37,26 +36,17 @@ def define_flags():
     flags.DEFINE_string("results_name", "dann_domain_batch_norm", "Results file name under benchmarks/results/.")
 
 
-def final_step_records(folder, method):
-    """{(source, target): {seed: metrics}} of the finished runs in a records folder."""
-    found = {}
-    for path in sorted(pathlib.Path(folder).glob(f"{method}__*.json")):
-        record = json.loads(path.read_text())
-        if record.get("status") == "ok":
-            key = record["key"]
-            found.setdefault((key["source"], key["target"]), {})[key["seed"]] = record["metrics"]
-    return found
-
-
 def column_means(records, prefix="", metric="target_test_accuracy"):
-    """{pair: (mean %, std %, seeds)} of `<prefix><metric>` over the seeds that report it."""
-    means = {}
-    for pair, by_seed in records.items():
-        values = [100 * m[prefix + metric] for m in by_seed.values() if prefix + metric in m]
-        if values:
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            means[pair] = (statistics.mean(values), std, len(values))
-    return means
+    """{(source, target): (mean %, std %, seeds)} of `<prefix><metric>` over the seeds that report it,
+    from `da_table.ok_records`."""
+    values = {}
+    for (source, target, _), record in records.items():
+        value = record["metrics"].get(prefix + metric)
+        if value is not None:
+            values.setdefault((source, target), []).append(100 * value)
+    return {
+        pair: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)) for pair, v in values.items()
+    }
 
 
 def adoption_verdict(baseline, candidate, max_drop=1.0):
@@ -106,9 +96,10 @@ def _cell(summary):
 
 def compare(baseline_records, candidate_records, candidates, max_drop):
     baseline = column_means(baseline_records)
+    run_pairs = {(source, target) for source, target, _ in candidate_records}
     table_order = da_table.parse_pairs(",".join(da_table.DEFAULT_PAIRS))
-    pairs = [pair for pair in table_order if pair in candidate_records]
-    pairs += sorted(pair for pair in candidate_records if pair not in pairs)
+    pairs = [pair for pair in table_order if pair in run_pairs]
+    pairs += sorted(run_pairs - set(pairs))
     baseline = {pair: baseline[pair] for pair in pairs if pair in baseline}
     result = {"pairs": [list(p) for p in pairs], "baseline": {}, "candidates": {}}
     baseline_source = column_means(baseline_records, "", "source_test_accuracy")
@@ -172,10 +163,10 @@ def main(argv):
     del argv
     if not FLAGS.work_dir:
         raise SystemExit("--work_dir: the da_table work directory of the candidate runs is required.")
-    candidate_records = final_step_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method)
+    candidate_records = da_table.ok_records(pathlib.Path(FLAGS.work_dir) / "records", FLAGS.method)
     if not candidate_records:
         raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
-    baseline_records = final_step_records(FLAGS.baseline_records, FLAGS.method)
+    baseline_records = da_table.ok_records(FLAGS.baseline_records, FLAGS.method)
     result = compare(baseline_records, candidate_records, parse_candidates(FLAGS.candidates), FLAGS.max_drop)
     harness.write_results(FLAGS.results_name, result, markdown(result, FLAGS.work_dir, FLAGS.max_drop))
 

@@ -407,6 +407,21 @@ def load_record(config, key):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def ok_records(folder, method, selected=None):
+    """{(source, target, seed): record} of the finished runs of `method` in a records folder (the studies
+    that compare configs read them); `selected` True / False keeps only the runs that chose a checkpoint
+    (`selected_step`) / that report their final step, None keeps all."""
+    found = {}
+    for path in sorted(pathlib.Path(folder).glob(f"{method}__*.json")):
+        record = json.loads(path.read_text())
+        if record.get("status") != "ok":
+            continue
+        if selected is None or ("selected_step" in record["metrics"]) == selected:
+            key = record["key"]
+            found[(key["source"], key["target"], key["seed"])] = record
+    return found
+
+
 def _scalar_metrics(metrics):
     """The numbers worth keeping per run (not confusion matrices or per-example details)."""
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import checkpoint_selection
+from benchmarks import checkpoint_selection, da_table
 
 
 def _record(folder, seed, metrics, history=None):
@@ -47,8 +47,8 @@ def test_compare_pairs_selected_runs_with_final_step_baselines(tmp_path):
     _record(study, 0, chosen, history)
     _record(baseline, 0, {"target_test_accuracy": 0.75})
     rows = checkpoint_selection.compare(
-        checkpoint_selection.ok_records(study, "adda", selected=True),
-        checkpoint_selection.ok_records(baseline, "adda", selected=False),
+        da_table.ok_records(study, "adda", selected=True),
+        da_table.ok_records(baseline, "adda", selected=False),
     )
     (run,) = rows[0]["runs"]
     assert (run["previous_config"], run["final_step"], run["selected"]) == (0.75, 0.70, 0.81)
@@ -58,7 +58,7 @@ def test_compare_pairs_selected_runs_with_final_step_baselines(tmp_path):
     table = checkpoint_selection.markdown(rows, "runs/x")
     assert "| MNIST → MNIST-M | 55.00 (n=1) | 75.00 (n=1) | 70.00 (n=1) | **81.00 (n=1)** | 1000 | +1.00 |" in table
     # A record without a selected step is never taken for a selection run, and vice versa.
-    assert checkpoint_selection.ok_records(study, "adda", selected=False) == {}
+    assert da_table.ok_records(study, "adda", selected=False) == {}
 
 
 def test_dann_oracle_ignores_the_source_only_tower_which_is_not_a_candidate(tmp_path):
@@ -73,7 +73,7 @@ def test_dann_oracle_ignores_the_source_only_tower_which_is_not_a_candidate(tmp_
         "steps": 1000,
     }
     _record(study, 0, metrics, history)
-    records = checkpoint_selection.ok_records(study, "adda", selected=True)
+    records = da_table.ok_records(study, "adda", selected=True)
     (adda,) = checkpoint_selection.compare(records, {}, start_is_source_model=True)[0]["runs"]
     (dann,) = checkpoint_selection.compare(records, {}, start_is_source_model=False)[0]["runs"]
     assert (adda["oracle"], dann["oracle"]) == (pytest.approx(0.9), pytest.approx(0.7))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import config_candidates
+from benchmarks import config_candidates, da_table
 
 UCI = ("mnist", "uci_digits")
 MNIST_M = ("mnist", "mnist_m")
@@ -41,8 +41,8 @@ def test_compare_reads_two_candidates_from_the_same_runs_by_metric_prefix(tmp_pa
     _write(candidate_dir, UCI, 2, {"target_test_accuracy": 0.10}, status="failed")  # ignored
 
     result = config_candidates.compare(
-        config_candidates.final_step_records(baseline_dir, "dann"),
-        config_candidates.final_step_records(candidate_dir, "dann"),
+        da_table.ok_records(baseline_dir, "dann"),
+        da_table.ok_records(candidate_dir, "dann"),
         config_candidates.parse_candidates(["before=moving_statistics_", "after="]),
         max_drop=1.0,
     )
