@@ -8,6 +8,7 @@ import tensorflow as tf
 from kerasda.callbacks.lambda_scheduler import GradientReversalScheduler
 from kerasda.data import Domain, TargetLabelAccessError, pipeline
 from kerasda.layers.gradient_reversal import GradientReversal
+from kerasda.models.batch_statistics import batch_norm_layers
 from kerasda.models.builders import build_digits_dann
 from kerasda.models.dann import DANN
 from kerasda.networks.dann import build_domain_classifier
@@ -241,7 +242,7 @@ def test_unknown_padding_is_rejected_with_its_value():
 def test_batch_norm_tower_normalises_source_and_target_together():
     """With batch_norm, one train step moves BN statistics towards the mixed source + target batch."""
     model = _dann(batch_norm=True, padding="same")
-    bn = [layer for layer in _all_layers(model.feature_extractor) if isinstance(layer, keras.layers.BatchNormalization)]
+    bn = batch_norm_layers(model.feature_extractor)
     assert len(bn) == 2
     before = keras.ops.convert_to_numpy(bn[0].moving_mean).copy()
     (source, labels), target = _batch()
@@ -250,7 +251,7 @@ def test_batch_norm_tower_normalises_source_and_target_together():
     assert not np.allclose(before, after)
     # The plain tower has no batch normalisation at all.
     plain = _dann(padding="same")
-    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in _all_layers(plain.feature_extractor))
+    assert not batch_norm_layers(plain.feature_extractor)
 
 
 def test_separate_domain_batches_normalise_each_domain_with_its_own_statistics():
@@ -273,14 +274,6 @@ def test_separate_domain_batches_normalise_each_domain_with_its_own_statistics()
     ]
     assert plain[0] == pytest.approx(plain[1], rel=1e-5)
     assert DANN.from_config(_dann(separate_domain_batches=True).get_config()).separate_domain_batches
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 def test_target_entropy_term_is_tracked_and_added_to_the_loss():
