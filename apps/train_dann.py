@@ -72,6 +72,12 @@ flags.DEFINE_bool(
     "Batch normalisation after each convolution of the feature extractor (source and "
     "target images are normalised together, in one batch, unless --separate_domain_batches).",
 )
+flags.DEFINE_float(
+    "feature_dropout",
+    0.0,
+    "Spatial dropout rate (whole feature maps) after the feature extractor's last convolution, "
+    "while training; 0 = none (the paper's tower).",
+)
 flags.DEFINE_bool(
     "separate_domain_batches",
     False,
@@ -114,7 +120,11 @@ def train_source_only_baseline(source):
         (classifier images -> logits, its feature extractor).
     """
     feature_extractor = build_feature_extractor(
-        source.image_shape, input_standardization(), FLAGS.padding, batch_norm=FLAGS.batch_norm
+        source.image_shape,
+        input_standardization(),
+        FLAGS.padding,
+        batch_norm=FLAGS.batch_norm,
+        feature_dropout=FLAGS.feature_dropout,
     )
     label_predictor = build_digits_label_predictor(feature_extractor.output.shape[-1], source.num_classes)
     images = keras.Input(shape=source.image_shape, name="images")
@@ -163,6 +173,7 @@ def main(argv):
             input_standardization=input_standardization(),
             padding=FLAGS.padding,
             batch_norm=FLAGS.batch_norm,
+            feature_dropout=FLAGS.feature_dropout,
             use_gradient_reversal=FLAGS.grl,
             lambda_schedule=FLAGS.lambda_schedule,
             gamma=FLAGS.gamma,

@@ -276,6 +276,26 @@ def test_separate_domain_batches_normalise_each_domain_with_its_own_statistics()
     assert DANN.from_config(_dann(separate_domain_batches=True).get_config()).separate_domain_batches
 
 
+def test_feature_dropout_drops_whole_feature_maps_only_while_training():
+    model = _dann(padding="same", feature_dropout=0.5)
+    images = tf.constant(np.random.default_rng(3).uniform(-1, 1, (8, *SHAPE)).astype("float32"))
+    # 16x16 'same' tower: 4x4 positions x 48 maps after the last pooling.
+    maps_alive = {
+        training: (keras.ops.convert_to_numpy(model.feature_extractor(images, training=training)).reshape(8, 16, 48))
+        .any(axis=1)
+        .mean()
+        for training in (False, True)
+    }
+    assert maps_alive[False] > 0.8
+    assert 0.3 * maps_alive[False] < maps_alive[True] < 0.7 * maps_alive[False]
+    np.testing.assert_array_equal(model.classifier(images), model.classifier(images))  # no dropout at inference
+    # The same weights as the paper's tower: dropout adds no variable.
+    plain = _dann(padding="same")
+    assert [w.shape for w in model.feature_extractor.weights] == [w.shape for w in plain.feature_extractor.weights]
+    with pytest.raises(ValueError, match="feature_dropout"):
+        build_digits_dann(SHAPE, 10, feature_dropout=1.0)
+
+
 def test_target_entropy_term_is_tracked_and_added_to_the_loss():
     model = _dann(target_entropy_weight=0.5)
     logs = model.train_step(_batch())

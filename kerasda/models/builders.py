@@ -15,16 +15,22 @@ GAN_MODELS = ("dcgan", "cgan", "acgan")
 
 
 def build_digits_dann(
-    input_shape=(32, 32, 3), num_classes=10, input_standardization=None, padding="same", batch_norm=False, **kwargs
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    input_standardization=None,
+    padding="same",
+    batch_norm=False,
+    feature_dropout=0.0,
+    **kwargs,
 ):
     """DANN on the digits tower (conv32-conv48 features, fc100-fc100-fc10 labels).
 
-    `input_standardization`, `padding` and `batch_norm` go to
+    `input_standardization`, `padding`, `batch_norm` and `feature_dropout` go to
     `networks.digits.build_feature_extractor`; `kwargs` to `DANN`
     (use_gradient_reversal, lambda_schedule, gamma, lambda_max, total_steps, ...).
     """
     feature_extractor = digits.build_feature_extractor(
-        input_shape, input_standardization, padding, batch_norm=batch_norm
+        input_shape, input_standardization, padding, batch_norm=batch_norm, feature_dropout=feature_dropout
     )
     label_predictor = digits.build_digits_label_predictor(feature_extractor.output.shape[-1], num_classes)
     return DANN(feature_extractor, label_predictor, **kwargs)

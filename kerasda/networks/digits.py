@@ -16,7 +16,9 @@ PADDINGS = ("same", "valid")
 INPUT_STANDARDIZATIONS = (None, "image", "channel")
 
 
-def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same", name="feature_extractor", batch_norm=False):
+def build_digits_feature_extractor(
+    input_shape=(32, 32, 3), padding="same", name="feature_extractor", batch_norm=False, feature_dropout=0.0
+):
     """Convolutional part of the digits tower: images -> flat features.
 
     Args:
@@ -26,18 +28,34 @@ def build_digits_feature_extractor(input_shape=(32, 32, 3), padding="same", name
         batch_norm: batch normalisation after each convolution (before ReLU).
             Adaptation methods that run source and target images through the
             extractor in one batch then normalise with statistics of both.
+        feature_dropout: rate of spatial dropout (whole feature maps) after
+            the last convolution, while training. Adversarial features then
+            cannot lean on a few maps the domain classifier can single out.
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
+    if not 0.0 <= feature_dropout < 1.0:
+        raise ValueError(f"feature_dropout must be in [0, 1), got {feature_dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
-    for index, filters in enumerate((32, 48), start=1):
+    conv_filters = (32, 48)
+    for index, filters in enumerate(conv_filters, start=1):
+        dropout = feature_dropout if index == len(conv_filters) else 0.0
+        fused_relu = not (batch_norm or dropout)
+        x = layers.Conv2D(
+            filters,
+            5,
+            padding=padding,
+            activation="relu" if fused_relu else None,
+            use_bias=not batch_norm,
+            name=f"conv{index}",
+        )(x)
         if batch_norm:
-            x = layers.Conv2D(filters, 5, padding=padding, use_bias=False, name=f"conv{index}")(x)
             x = layers.BatchNormalization(name=f"bn{index}")(x)
+        if dropout:
+            x = layers.SpatialDropout2D(dropout, name="feature_dropout")(x)
+        if not fused_relu:
             x = layers.Activation("relu", name=f"relu{index}")(x)
-        else:
-            x = layers.Conv2D(filters, 5, padding=padding, activation="relu", name=f"conv{index}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     # float32 features and logits under mixed precision: embeddings, heads and losses read them.
     features = layers.Flatten(dtype="float32", name="flatten")(x)
@@ -70,7 +88,9 @@ def build_digits_classifier(input_shape=(32, 32, 3), num_classes=10, name="task_
     return keras.Model(inputs, logits, name=name)
 
 
-def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None, padding="same", batch_norm=False):
+def build_feature_extractor(
+    input_shape=(32, 32, 3), input_standardization=None, padding="same", batch_norm=False, feature_dropout=0.0
+):
     """The digits feature extractor, optionally behind `PerImageStandardization`.
 
     This is the feature extractor of DANN and the encoder of ADDA.
@@ -78,6 +98,7 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
     Args:
         padding: the convolutions' padding (see `build_digits_feature_extractor`).
         batch_norm: batch normalisation after each convolution.
+        feature_dropout: spatial dropout rate after the last convolution.
         input_standardization: None (images go in as they are, the paper's
             setting up to its mean subtraction), "image" or "channel" (each
             image standardised on its own; see `PerImageStandardization`).
@@ -86,7 +107,9 @@ def build_feature_extractor(input_shape=(32, 32, 3), input_standardization=None,
         raise ValueError(
             f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, got {input_standardization!r}."
         )
-    extractor = build_digits_feature_extractor(input_shape, padding, batch_norm=batch_norm)
+    extractor = build_digits_feature_extractor(
+        input_shape, padding, batch_norm=batch_norm, feature_dropout=feature_dropout
+    )
     if input_standardization is None:
         return extractor
     inputs = keras.Input(shape=input_shape, name="images")
