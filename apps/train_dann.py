@@ -152,7 +152,7 @@ def use_target_batch_statistics(dann, target, evaluation):
     """
     results = evaluation.results
     before = {f"moving_statistics_{key}": value for key, value in results.items() if key.endswith("accuracy")}
-    adapt_batch_norm_statistics(dann.feature_extractor, pipeline.to_model_range(target.x_train))
+    adapt_batch_norm_statistics(dann.feature_extractor, target.x_train, preprocess=pipeline.to_model_range)
     evaluation.on_train_end()  # the reported metrics, confusion matrices and export use the target's statistics
     return {**before, "target_batch_statistics_examples": len(target.x_train)}
 

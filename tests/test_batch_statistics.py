@@ -44,6 +44,9 @@ def test_statistics_become_the_mean_and_variance_of_the_images_whatever_the_batc
     adapt_batch_norm_statistics(model, images, batch_size=4)
     np.testing.assert_allclose(outer.moving_mean.numpy(), images.mean(axis=0), rtol=1e-5)
     assert outer.momentum == inner.momentum == 0.99  # restored
+    # Stored images converted batch by batch give the same statistics as converted up front.
+    adapt_batch_norm_statistics(model, images / 2.0, batch_size=4, preprocess=lambda batch: batch * 2.0)
+    np.testing.assert_allclose(outer.moving_mean.numpy(), images.mean(axis=0), rtol=1e-5)
     for before, after in zip(dense_before, model.get_layer("dense").weights):
         np.testing.assert_array_equal(before, after.numpy())  # trainable weights untouched
 

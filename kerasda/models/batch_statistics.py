@@ -22,7 +22,7 @@ def batch_norm_layers(model):
     return found
 
 
-def adapt_batch_norm_statistics(model, images, batch_size=500):
+def adapt_batch_norm_statistics(model, images, batch_size=500, preprocess=None):
     """Sets every batch-normalisation layer's moving mean and variance to the statistics of `images`.
 
     The images pass `model` in training mode, once, in batches; each layer's
@@ -33,8 +33,12 @@ def adapt_batch_norm_statistics(model, images, batch_size=500):
 
     Args:
         model: a Keras model (its nested models are searched too).
-        images: array [N, ...] in the model's input range, N >= 1.
+        images: array [N, ...] in the model's input range (or stored images
+            that `preprocess` maps there), N >= 1.
         batch_size: images per forward pass.
+        preprocess: applied to each batch before the model, e.g.
+            `pipeline.to_model_range`, so a whole uint8 domain is never held
+            as floats at once.
 
     Returns:
         The number of batch-normalisation layers adapted (0 leaves `model` as it was).
@@ -52,6 +56,8 @@ def adapt_batch_norm_statistics(model, images, batch_size=500):
     try:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
+            if preprocess is not None:
+                batch = preprocess(batch)
             for layer in layers:
                 # moving = moving * m + batch * (1 - m): with m = seen / (seen + n) it is the running mean.
                 layer.momentum = seen / (seen + len(batch))
