@@ -29,8 +29,8 @@ def build_digits_feature_extractor(
             Adaptation methods that run source and target images through the
             extractor in one batch then normalise with statistics of both.
         feature_dropout: rate of spatial dropout (whole feature maps) after
-            the last convolution, while training. Adversarial features then
-            cannot lean on a few maps the domain classifier can single out.
+            the last convolution, while training (public DANN re-implementations
+            of this tower use one; docs/dann.md has what it measured here).
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
