@@ -109,8 +109,14 @@ def build_optimizer(total_steps):
     )
 
 
-def input_standardization():
-    return None if FLAGS.input_standardization == "none" else FLAGS.input_standardization
+def tower_options():
+    """The feature extractor's flags, one set for DANN and its source-only baseline (the same tower)."""
+    return {
+        "input_standardization": None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+        "padding": FLAGS.padding,
+        "batch_norm": FLAGS.batch_norm,
+        "feature_dropout": FLAGS.feature_dropout,
+    }
 
 
 def train_source_only_baseline(source):
@@ -119,13 +125,7 @@ def train_source_only_baseline(source):
     Returns:
         (classifier images -> logits, its feature extractor).
     """
-    feature_extractor = build_feature_extractor(
-        source.image_shape,
-        input_standardization(),
-        FLAGS.padding,
-        batch_norm=FLAGS.batch_norm,
-        feature_dropout=FLAGS.feature_dropout,
-    )
+    feature_extractor = build_feature_extractor(source.image_shape, **tower_options())
     label_predictor = build_digits_label_predictor(feature_extractor.output.shape[-1], source.num_classes)
     images = keras.Input(shape=source.image_shape, name="images")
     classifier = keras.Model(images, label_predictor(feature_extractor(images)), name="source_only")
@@ -170,10 +170,7 @@ def main(argv):
         dann = build_digits_dann(
             source.image_shape,
             source.num_classes,
-            input_standardization=input_standardization(),
-            padding=FLAGS.padding,
-            batch_norm=FLAGS.batch_norm,
-            feature_dropout=FLAGS.feature_dropout,
+            **tower_options(),
             use_gradient_reversal=FLAGS.grl,
             lambda_schedule=FLAGS.lambda_schedule,
             gamma=FLAGS.gamma,
