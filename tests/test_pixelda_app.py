@@ -31,6 +31,7 @@ def test_pixelda_app_writes_metrics_figures_events_and_both_exports(real_data_di
         "--eval_every=3",
         "--log_every=3",
         "--checkpoint_every=3",
+        "--semantic_loss_weight=0.05",  # the opt-in term reaches the model and its history
         *TINY_MODEL_FLAGS,
     ]
     subprocess.run(command, check=True, capture_output=True, text=True)
@@ -51,6 +52,7 @@ def test_pixelda_app_writes_metrics_figures_events_and_both_exports(real_data_di
         assert key in metrics, key
     assert metrics["steps"] == 6
     assert metrics["hparams"]["generator_filters"] == 8
+    assert metrics["hparams"]["semantic_loss_weight"] == 0.05
     # The whole MNIST-M test split: the original release's (9,001 images here).
     mnist_m_test_size = len(load_domain("mnist_m", data_dir=real_data_dir).y_test)
     assert np.sum(metrics["target_test_confusion_matrix"]) == mnist_m_test_size
@@ -66,6 +68,8 @@ def test_pixelda_app_writes_metrics_figures_events_and_both_exports(real_data_di
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert any("eval/target_accuracy" in r for r in history)
     assert any("style_transfer_loss" in r for r in history)
+    assert all(r["semantic_loss"] > 0 for r in history if "semantic_loss" in r)
+    assert any("semantic_loss" in r for r in history)
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
 
     classifier = tf.saved_model.load(metrics["export_path"])

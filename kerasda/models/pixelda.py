@@ -11,7 +11,8 @@ Each training step is the official algorithm's two updates, on one forward pass 
 1. D/T step: `domain_loss_weight * L_domain(D; real target vs G(x_s, z))`
    `+ L_task(T; x_s) + L_task(T; G(x_s, z))`, applied to D and T only;
 2. G step: `style_transfer_loss_weight * L_GAN(G)`
-   `+ content_loss_weight * L_content(G)` `+ task_loss_in_g_weight * L_task(G)`,
+   `+ content_loss_weight * L_content(G)` `+ task_loss_in_g_weight * L_task(G)`
+   `+ semantic_loss_weight * L_task(T_source; G(x_s, z))` (0 in the paper),
    applied to G only, against the D and T of step 1.
 
 The networks are built in `kerasda.networks.pixelda`, the hyper-parameters
@@ -97,6 +98,11 @@ class PixelDA(keras.Model):
             source_classifier, task_classifier = networks.build_task_classifiers(
                 hparams.image_shape, hparams.num_classes, hparams.classifier
             )
+        if hparams.semantic_loss_weight > 0 and source_classifier is task_classifier:
+            raise ValueError(
+                "semantic_loss_weight > 0 needs separate source and task classifiers: one T that "
+                "trains on G(x) can agree with G on a wrong class."
+            )
         self.source_classifier = source_classifier
         self.task_classifier = task_classifier
         generated_shape = tuple(self.generator.output.shape[1:])
@@ -120,6 +126,7 @@ class PixelDA(keras.Model):
         self.style_transfer_loss_tracker = keras.metrics.Mean(name="style_transfer_loss")
         self.content_loss_tracker = keras.metrics.Mean(name="content_loss")
         self.g_task_loss_tracker = keras.metrics.Mean(name="g_task_loss")
+        self.semantic_loss_tracker = keras.metrics.Mean(name="semantic_loss")
         # Only test_step can report it: target labels never reach train_step.
         self.target_accuracy = keras.metrics.SparseCategoricalAccuracy(name="target_accuracy")
 
@@ -168,6 +175,7 @@ class PixelDA(keras.Model):
             self.style_transfer_loss_tracker,
             self.content_loss_tracker,
             self.g_task_loss_tracker,
+            self.semantic_loss_tracker,
         ]
 
     @property
@@ -250,11 +258,26 @@ class PixelDA(keras.Model):
             + h.content_loss_weight * content_loss
             + h.task_loss_in_g_weight * g_task_loss
         )
+        semantic_loss = tf.zeros([])
+        if h.semantic_loss_weight > 0:  # static: the paper's objective skips the extra pass
+            semantic_loss = self.semantic_loss(source_labels, generated_images)
+            total += h.semantic_loss_weight * semantic_loss
         return total, {
             "style_transfer_loss": style_transfer_loss,
             "content_loss": content_loss,
             "g_task_loss": g_task_loss,
+            "semantic_loss": semantic_loss,
         }
+
+    def semantic_loss(self, source_labels, generated_images):
+        """Cross-entropy of x's labels under T's source pathway reading G(x).
+
+        That pathway learns from real source images only, so unlike T it cannot
+        learn to read a restyled 7 that looks like a 4 as a 7. Inference mode: it
+        judges G(x) as it would judge a source image, and its statistics stay its own.
+        """
+        logits = self.source_classifier(generated_images, training=False)
+        return losses.sparse_classification_loss(source_labels, logits)
 
     # ----------------------------------------------------------------- steps
     def discriminator_step(self, source_images, source_labels, target_images, generated_images):
@@ -327,6 +350,7 @@ class PixelDA(keras.Model):
         self.style_transfer_loss_tracker.update_state(g_terms["style_transfer_loss"])
         self.content_loss_tracker.update_state(g_terms["content_loss"])
         self.g_task_loss_tracker.update_state(g_terms["g_task_loss"])
+        self.semantic_loss_tracker.update_state(g_terms["semantic_loss"])
 
     # ---------------------------------------------------------------- export
     def serving_endpoints(self):

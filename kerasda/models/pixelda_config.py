@@ -32,6 +32,11 @@ class PixelDAConfig:
             and x_s on the source foreground. The paper uses it for LineMOD
             (with a depth mask), not for digits, so it defaults to 0 here.
         task_loss_in_g_weight: weight of T's loss on generated images in the G step.
+        semantic_loss_weight: weight of the semantic-consistency loss in the G
+            step: T's source-image pathway, which never trains on G(x), must
+            read G(x) as x's label (CyCADA's idea). T itself is trained on G(x),
+            so G and T can agree on a wrong class; this anchor cannot. Not in
+            the paper, so 0 by default; needs the private_shared classifier.
         source_task_loss_weight, generated_task_loss_weight: weights of T's
             cross-entropy on source and generated images in the D/T step.
         foreground_threshold: source pixels above it (in [-1, 1]) form the
@@ -59,6 +64,7 @@ class PixelDAConfig:
     style_transfer_loss_weight: float = 0.01132
     content_loss_weight: float = 0.0
     task_loss_in_g_weight: float = 0.01010
+    semantic_loss_weight: float = 0.0
     source_task_loss_weight: float = 1.0
     generated_task_loss_weight: float = 1.0
     foreground_threshold: float = 0.0
@@ -87,6 +93,11 @@ class PixelDAConfig:
             raise ValueError(f"generator_blocks must be >= 0, got {self.generator_blocks}.")
         if self.classifier not in CLASSIFIER_KINDS:
             raise ValueError(f"classifier must be one of {CLASSIFIER_KINDS}, got {self.classifier!r}.")
+        if self.semantic_loss_weight > 0 and self.classifier == "unified":
+            raise ValueError(
+                "semantic_loss_weight > 0 needs classifier='private_shared': the unified T trains on "
+                "G(x), so it can agree with G on a wrong class and anchors nothing."
+            )
         if not 0.0 <= self.discriminator_dropout_rate < 1.0:
             raise ValueError(f"discriminator_dropout_rate must be in [0, 1), got {self.discriminator_dropout_rate}.")
         for name in (
@@ -95,6 +106,7 @@ class PixelDAConfig:
             "style_transfer_loss_weight",
             "content_loss_weight",
             "task_loss_in_g_weight",
+            "semantic_loss_weight",
             "source_task_loss_weight",
             "generated_task_loss_weight",
         ):
