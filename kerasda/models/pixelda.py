@@ -272,9 +272,9 @@ class PixelDA(keras.Model):
     def semantic_loss(self, source_labels, generated_images):
         """Cross-entropy of x's labels under T's source pathway reading G(x).
 
-        That pathway learns from real source images only, so unlike T it cannot
-        learn to read a restyled 7 that looks like a 4 as a 7. Inference mode: it
-        judges G(x) as it would judge a source image, and its statistics stay its own.
+        That pathway's private first layers learn from real source images only, so
+        unlike T's generated-image pathway it cannot learn to read a restyled 7 that
+        looks like a 4 as a 7. Inference mode: it judges G(x) as it judges a source image.
         """
         logits = self.source_classifier(generated_images, training=False)
         return losses.sparse_classification_loss(source_labels, logits)

@@ -33,10 +33,11 @@ class PixelDAConfig:
             (with a depth mask), not for digits, so it defaults to 0 here.
         task_loss_in_g_weight: weight of T's loss on generated images in the G step.
         semantic_loss_weight: weight of the semantic-consistency loss in the G
-            step: T's source-image pathway, which never trains on G(x), must
-            read G(x) as x's label (CyCADA's idea). T itself is trained on G(x),
-            so G and T can agree on a wrong class; this anchor cannot. Not in
-            the paper, so 0 by default; needs the private_shared classifier.
+            step: T's source-image pathway, whose private layers never see G(x),
+            must read G(x) as x's label (CyCADA's idea). T's generated-image
+            pathway trains on G(x), so it and G can agree on a wrong class; the
+            source pathway cannot. Not in the paper, so 0 by default; needs the
+            private_shared classifier.
         source_task_loss_weight, generated_task_loss_weight: weights of T's
             cross-entropy on source and generated images in the D/T step.
         foreground_threshold: source pixels above it (in [-1, 1]) form the
