@@ -476,9 +476,13 @@ def selection_from_flags(run, classifier, target, network):
     """
     if FLAGS.select_checkpoint == "final":
         return None
-    # The same images for every seed and resume.
-    images = image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0)
-    return UnsupervisedModelSelection(run, classifier, images, network)
+    return UnsupervisedModelSelection(run, classifier, selection_images(target), network)
+
+
+def selection_images(target):
+    """The --selection_examples unlabelled target training images that label-free choices score:
+    the same for every seed and resume."""
+    return image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0)
 
 
 def apply_selection(selection, evaluation):

@@ -31,8 +31,9 @@ from absl import flags, logging
 
 from apps import common
 from kerasda import export, runner
-from kerasda.callbacks import ClassifierEvaluation, FigureCallback
-from kerasda.data import pipeline
+from kerasda.callbacks import ClassifierEvaluation, FigureCallback, model_selection
+from kerasda.callbacks.model_selection import CRITERION
+from kerasda.data import augmentation, pipeline
 from kerasda.evaluation import plots
 from kerasda.models.adda import ADDA
 from kerasda.networks.adda import build_discriminator, build_source_networks, compose_classifier
@@ -65,9 +66,23 @@ flags.DEFINE_enum(
 flags.DEFINE_integer("tsne_examples", 500, "Test images per domain in the t-SNE map and projector.")
 flags.DEFINE_integer("pad_examples", 2000, "Test images per domain for the proxy A-distance.")
 common.define_selection_flags()
+flags.DEFINE_list(
+    "source_augmentations",
+    [],
+    "Stage 1: train one source model per augmentation listed (e.g. none,geometric), each in "
+    "<output_dir>/source_stage_<augmentation>/, and adapt the one whose predictions on the "
+    "--selection_examples unlabelled target training images score best by information maximisation "
+    "(no target label is read). Empty: one source model, trained with --augmentation. Stage 2 "
+    "always uses --augmentation.",
+)
+flags.register_validator(
+    "source_augmentations",
+    lambda kinds: set(kinds) <= set(augmentation.AUGMENTATIONS) and len(set(kinds)) == len(kinds),
+    message=f"--source_augmentations lists each of {augmentation.AUGMENTATIONS} at most once.",
+)
 
 
-def train_source_stage(output_dir, source, eval_sets, strategy):
+def train_source_stage(stage_dir, augment, source, eval_sets, strategy):
     """Stage 1: source encoder + classifier on source labels, resumable in its own run.
 
     Returns:
@@ -75,7 +90,7 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     """
     config = dataclasses.replace(
         common.run_config_from_flags("adda_source"),
-        output_dir=str(output_dir / "source_stage"),
+        output_dir=str(stage_dir),
         max_steps=FLAGS.source_steps,
         max_seconds=None,  # stage 1 always completes; --max_minutes bounds stage 2
     )
@@ -100,7 +115,7 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
         source.y_train,
         FLAGS.source_batch_size,
         seed=stage.data_seed,
-        augment=common.augmentation_from_flags(),
+        augment=augment,
     )
     evaluation = ClassifierEvaluation(stage, model, eval_sets, source.class_names)
     curves = FigureCallback(
@@ -118,6 +133,30 @@ def train_source_stage(output_dir, source, eval_sets, strategy):
     return source_encoder, source_classifier, evaluation.results, result
 
 
+def train_source_stages(output_dir, source, target, eval_sets, strategy):
+    """Stage 1 once per --source_augmentations candidate; the one to adapt is chosen without target labels.
+
+    Returns:
+        (the chosen candidate's `train_source_stage` tuple, metrics.json entries on the choice).
+    """
+    if not FLAGS.source_augmentations:
+        augment = common.augmentation_from_flags()
+        return train_source_stage(output_dir / "source_stage", augment, source, eval_sets, strategy), {}
+    images = common.selection_images(target)
+    candidates, scores = {}, {}
+    for kind in FLAGS.source_augmentations:
+        runner.seed_everything(FLAGS.seed)  # every candidate starts from the same weights
+        augment = augmentation.build_augmentation(kind, seed=FLAGS.seed)
+        candidates[kind] = train_source_stage(output_dir / f"source_stage_{kind}", augment, source, eval_sets, strategy)
+        encoder, classifier, results, _ = candidates[kind]
+        score = model_selection.score_predictions(compose_classifier(encoder, classifier), images)
+        scores[kind] = {**score, **{key: results[key] for key in ("source_test_accuracy", "target_test_accuracy")}}
+        logging.info("Stage 1 with %s augmentation: %s %.4f.", kind, CRITERION, score[CRITERION])
+    chosen = max(scores, key=lambda kind: scores[kind][CRITERION])
+    logging.info("Adapting the source model trained with %s augmentation.", chosen)
+    return candidates[chosen], {"source_stage_augmentation": chosen, "source_stage_candidates": scores}
+
+
 def main(argv):
     del argv
     strategy = common.configure_devices()  # --precision, --distribution
@@ -126,11 +165,12 @@ def main(argv):
     source, target = common.load_source_and_target()  # target training labels sealed
     eval_sets = {"source": (source.x_test, source.y_test), "target": (target.x_test, target.y_test)}
 
-    source_encoder, source_classifier, source_results, source_result = train_source_stage(
-        run.restore_checkpoint_dir.parent,
+    (source_encoder, source_classifier, source_results, source_result), source_choice = train_source_stages(
+        run.restore_checkpoint_dir.parent,  # the chief's run.output_dir
         source,
+        target,
         eval_sets,
-        strategy,  # the chief's run.output_dir
+        strategy,
     )
 
     # Re-seeded so that stage 2 starts the same whether stage 1 was trained or
@@ -174,6 +214,7 @@ def main(argv):
     result = run.train(adda, dataset, callbacks=callbacks, examples_per_step=2 * FLAGS.batch_size)
 
     extra = {f"source_only_{key}": value for key, value in source_results.items()}
+    extra.update(source_choice)
     extra.update(common.apply_selection(selection, evaluation))
     extra.update(
         common.compare_embeddings(

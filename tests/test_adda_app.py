@@ -82,3 +82,37 @@ def test_rerun_skips_the_finished_stage_one_and_resumes_stage_two(adda_run):
     assert metrics["steps"] == 6 and metrics["source_stage_steps"] == 4
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history if "encoder_loss" in r] == [2, 4, 6]
+
+
+def test_source_augmentations_train_one_stage_one_each_and_adapt_the_best_scored(tmp_path):
+    rng = np.random.default_rng(1)
+    source = write_npz_domain(tmp_path / "source.npz", rng, invert=False)
+    target = write_npz_domain(tmp_path / "target.npz", rng, invert=True)
+    command = _command(tmp_path, source, target, "--source_augmentations=none,geometric", "--selection_examples=16")
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    out = tmp_path / "run"
+    metrics = json.loads((out / "metrics.json").read_text())
+    candidates = metrics["source_stage_candidates"]
+    assert set(candidates) == {"none", "geometric"}
+    for kind in candidates:
+        assert (out / f"source_stage_{kind}" / "checkpoints").is_dir()
+        assert -np.log(10) <= candidates[kind]["information_maximization"] <= np.log(10)
+    chosen = metrics["source_stage_augmentation"]
+    assert candidates[chosen]["information_maximization"] == max(
+        c["information_maximization"] for c in candidates.values()
+    )
+    # The adapted model starts from the chosen stage-1 model, whose results are the source_only_ ones.
+    assert metrics["source_only_target_test_accuracy"] == candidates[chosen]["target_test_accuracy"]
+    assert metrics["source_only_source_test_accuracy"] == candidates[chosen]["source_test_accuracy"]
+    assert not (out / "source_stage").exists()
+
+
+def test_source_augmentations_refuses_unknown_or_repeated_kinds(tmp_path):
+    for value in ("none,none", "none,colour"):
+        result = subprocess.run(
+            _command(tmp_path, "npz:unused.npz", "npz:unused.npz", f"--source_augmentations={value}"),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0
+        assert "--source_augmentations lists each of" in result.stderr

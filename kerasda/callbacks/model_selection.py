@@ -10,6 +10,12 @@ from kerasda.evaluation import metrics, unsupervised_selection
 CRITERION = "information_maximization"
 
 
+def score_predictions(predict_fn, images, value_range=(-1.0, 1.0)):
+    """The criterion's values (and its two entropies) for `predict_fn`'s predictions on unlabelled `images`."""
+    logits = metrics.predict_logits(predict_fn, images, value_range=value_range)
+    return unsupervised_selection.information_maximization(unsupervised_selection.softmax(logits))
+
+
 class UnsupervisedModelSelection(RunCallback):
     """Score the model at the start and at every evaluation; keep the best weights on disk.
 
@@ -46,8 +52,7 @@ class UnsupervisedModelSelection(RunCallback):
 
     def score(self):
         """The criterion's values for the model as it is now."""
-        logits = metrics.predict_logits(self.predict_fn, self.images, value_range=self.value_range)
-        return unsupervised_selection.information_maximization(unsupervised_selection.softmax(logits))
+        return score_predictions(self.predict_fn, self.images, self.value_range)
 
     def on_train_begin(self, logs=None):
         if self.best is None:  # a fresh run: the unadapted start is a candidate
