@@ -1,6 +1,7 @@
 """Integration: apps.train_adda end to end on two tiny .npz digit domains, and its resume."""
 
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -18,6 +19,13 @@ ADDA_FLAGS = [
 
 def _command(tmp, source, target, *extra):
     return [*adaptation_app_command("train_adda", tmp, source, target, *ADDA_FLAGS), *extra]
+
+
+def _stage_one_dirs(out):
+    """Stage 1's run directories: source_stage/, or source_stage_<augmentation>/ per --source_augmentations."""
+    dirs = sorted(out.glob("source_stage*"))
+    assert dirs, f"no stage-1 run directory in {out}"
+    return dirs
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +61,9 @@ def test_adda_app_writes_metrics_figures_and_both_stages(adda_run):
     losses = [r for r in history if "encoder_loss" in r]
     assert [r["step"] for r in losses] == [2, 4]
     assert all(np.isfinite(r["discriminator_loss"]) for r in losses)
-    stage_one = [json.loads(line) for line in (out / "source_stage" / "history.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in stage_one if "accuracy" in r] == [2, 4]
+    for stage_dir in _stage_one_dirs(out):
+        stage_one = [json.loads(line) for line in (stage_dir / "history.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in stage_one if "accuracy" in r] == [2, 4]
 
 
 def test_adda_app_exports_one_classifier_serving_probabilities(adda_run):
@@ -70,12 +79,16 @@ def test_adda_app_exports_one_classifier_serving_probabilities(adda_run):
 def test_rerun_skips_the_finished_stage_one_and_resumes_stage_two(adda_run):
     """The same command with a longer --max_steps: stage 1 is restored, not retrained."""
     out, command, first = adda_run
-    stage_one = out / "source_stage"
-    history_before = (stage_one / "history.jsonl").read_text()
-    checkpoints_before = sorted(p.name for p in (stage_one / "checkpoints").iterdir())
+
+    def stage_one_state():
+        return {
+            stage_dir.name: ((stage_dir / "history.jsonl").read_text(), sorted(os.listdir(stage_dir / "checkpoints")))
+            for stage_dir in _stage_one_dirs(out)
+        }
+
+    before = stage_one_state()
     subprocess.run([*command, "--max_steps=6"], check=True, capture_output=True, text=True)
-    assert (stage_one / "history.jsonl").read_text() == history_before
-    assert sorted(p.name for p in (stage_one / "checkpoints").iterdir()) == checkpoints_before
+    assert stage_one_state() == before
     metrics = json.loads((out / "metrics.json").read_text())
     # The restored stage-1 model scores exactly as before.
     assert metrics["source_only_target_test_accuracy"] == first["source_only_target_test_accuracy"]
