@@ -9,7 +9,9 @@ Stage 1 trains the source encoder and classifier on labelled source images
 adapts a copy of the encoder to the target domain against a discriminator for
 `--max_steps`. Both stages train through `kerasda.runner.Run`, so a rerun with
 the same `--output_dir` resumes whichever stage was interrupted at its exact
-step, and skips a finished stage 1.
+step, and skips a finished stage 1. With `--source_augmentations=none,geometric`
+stage 1 trains one source model per augmentation (`source_stage_<kind>/`) and
+stage 2 adapts the one that unlabelled target images score best.
 
 Writes metrics.json (accuracy / P / R / F1 / confusion matrix on both test sets
 for ADDA and, prefixed `source_only_`, for the stage-1 model; proxy
