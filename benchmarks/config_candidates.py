@@ -96,11 +96,12 @@ def _cell(summary):
 
 def compare(baseline_records, candidate_records, candidates, max_drop):
     baseline = column_means(baseline_records)
-    run_pairs = {(source, target) for source, target, _ in candidate_records}
+    # Every column of the shipped config is judged: one the candidate has not run (or has fewer
+    # seeds of) leaves it unjudged, not kept.
+    run_pairs = {(source, target) for source, target, _ in candidate_records} | set(baseline)
     table_order = da_table.parse_pairs(",".join(da_table.DEFAULT_PAIRS))
     pairs = [pair for pair in table_order if pair in run_pairs]
     pairs += sorted(run_pairs - set(pairs))
-    baseline = {pair: baseline[pair] for pair in pairs if pair in baseline}
     result = {"pairs": [list(p) for p in pairs], "baseline": {}, "candidates": {}}
     baseline_source = column_means(baseline_records, "", "source_test_accuracy")
     result["baseline"] = {
@@ -113,6 +114,13 @@ def compare(baseline_records, candidate_records, candidates, max_drop):
         verdict = adoption_verdict(
             {p: s[0] for p, s in baseline.items()}, {p: s[0] for p, s in target.items()}, max_drop
         )
+        short = [p for p in baseline if p in target and target[p][2] < baseline[p][2]]
+        for pair in short:
+            verdict["reasons"].append(
+                f"{da_table.column_label(pair)} has {target[pair][2]} of {baseline[pair][2]} seeds"
+            )
+        verdict["complete"] = not short and all(p in target for p in baseline)
+        verdict["kept"] = verdict["kept"] and verdict["complete"]
         result["candidates"][name] = {
             "metric_prefix": prefix,
             "target": {da_table.column_label(p): s for p, s in target.items()},
@@ -126,15 +134,19 @@ def markdown(result, work_dir, max_drop):
     labels = [da_table.column_label(tuple(p)) for p in result["pairs"]]
     header = ["config", *labels, "mean", "verdict"]
     baseline = result["baseline"]["target"]
-    rows = [["shipped (final step)", *[_cell(baseline.get(label)) for label in labels], _mean(baseline, labels), "-"]]
+    rows = [["shipped", *[_cell(baseline.get(label)) for label in labels], _mean(baseline, labels), "-"]]
     for name, candidate in result["candidates"].items():
         verdict = candidate["verdict"]
+        if verdict["kept"]:
+            outcome = "**kept**"
+        else:
+            outcome = ("reverted: " if verdict["complete"] else "not judged yet: ") + "; ".join(verdict["reasons"])
         rows.append(
             [
                 name,
                 *[_cell(candidate["target"].get(label)) for label in labels],
                 _mean(candidate["target"], labels),
-                "**kept**" if verdict["kept"] else "reverted: " + "; ".join(verdict["reasons"]),
+                outcome,
             ]
         )
     source_rows = [["shipped", *[_cell(result["baseline"]["source"].get(label)) for label in labels]]]

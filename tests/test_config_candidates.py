@@ -59,3 +59,35 @@ def test_compare_reads_two_candidates_from_the_same_runs_by_metric_prefix(tmp_pa
 def test_a_candidate_spec_without_a_prefix_separator_is_rejected():
     with pytest.raises(SystemExit, match="NAME=METRIC_PREFIX"):
         config_candidates.parse_candidates(["oops"])
+
+
+def test_a_candidate_missing_columns_or_seeds_is_not_judged(tmp_path):
+    """The rule is over every column of the shipped config, each with as many seeds."""
+    baseline_dir, candidate_dir = tmp_path / "baseline", tmp_path / "candidate"
+    for seed in range(3):
+        _write(baseline_dir, MNIST_M, seed, {"target_test_accuracy": 0.70, "source_test_accuracy": 0.99})
+        _write(baseline_dir, UCI, seed, {"target_test_accuracy": 0.75, "source_test_accuracy": 0.99})
+        _write(candidate_dir, UCI, seed, {"target_test_accuracy": 0.85})
+    _write(candidate_dir, MNIST_M, 0, {"target_test_accuracy": 0.72})
+    candidates = config_candidates.parse_candidates(["candidate="])
+
+    partial = config_candidates.compare(
+        da_table.ok_records(baseline_dir, "dann"), da_table.ok_records(candidate_dir, "dann"), candidates, 1.0
+    )
+    verdict = partial["candidates"]["candidate"]["verdict"]
+    assert not verdict["kept"] and not verdict["complete"]
+    assert verdict["reasons"] == ["MNIST → MNIST-M has 1 of 3 seeds"]
+    assert "not judged yet: MNIST → MNIST-M has 1 of 3 seeds" in config_candidates.markdown(partial, "runs/x", 1.0)
+
+    uci_only = {key: record for key, record in da_table.ok_records(candidate_dir, "dann").items() if key[:2] == UCI}
+    missing = config_candidates.compare(da_table.ok_records(baseline_dir, "dann"), uci_only, candidates, 1.0)
+    assert [tuple(p) for p in missing["pairs"]] == [MNIST_M, UCI]  # the shipped config's columns are shown
+    assert not missing["candidates"]["candidate"]["verdict"]["kept"]
+    assert "no runs for MNIST → MNIST-M" in missing["candidates"]["candidate"]["verdict"]["reasons"]
+
+    for seed in (1, 2):
+        _write(candidate_dir, MNIST_M, seed, {"target_test_accuracy": 0.72})
+    complete = config_candidates.compare(
+        da_table.ok_records(baseline_dir, "dann"), da_table.ok_records(candidate_dir, "dann"), candidates, 1.0
+    )
+    assert complete["candidates"]["candidate"]["verdict"]["kept"]
