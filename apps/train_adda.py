@@ -34,7 +34,6 @@ from absl import flags, logging
 from apps import common
 from kerasda import export, runner
 from kerasda.callbacks import ClassifierEvaluation, FigureCallback, model_selection
-from kerasda.callbacks.model_selection import CRITERION
 from kerasda.data import augmentation, pipeline
 from kerasda.evaluation import plots
 from kerasda.models.adda import ADDA
@@ -145,16 +144,17 @@ def train_source_stages(output_dir, source, target, eval_sets, strategy):
         augment = common.augmentation_from_flags()
         return train_source_stage(output_dir / "source_stage", augment, source, eval_sets, strategy), {}
     images = common.selection_images(target)
+    criterion = model_selection.CRITERION
     candidates, scores = {}, {}
     for kind in FLAGS.source_augmentations:
-        runner.seed_everything(FLAGS.seed)  # every candidate starts from the same weights
+        # Every candidate starts from the same weights: train_source_stage's Run re-seeds first.
         augment = augmentation.build_augmentation(kind, seed=FLAGS.seed)
         candidates[kind] = train_source_stage(output_dir / f"source_stage_{kind}", augment, source, eval_sets, strategy)
         encoder, classifier, results, _ = candidates[kind]
         score = model_selection.score_predictions(compose_classifier(encoder, classifier), images)
         scores[kind] = {**score, **{key: results[key] for key in ("source_test_accuracy", "target_test_accuracy")}}
-        logging.info("Stage 1 with %s augmentation: %s %.4f.", kind, CRITERION, score[CRITERION])
-    chosen = max(scores, key=lambda kind: scores[kind][CRITERION])
+        logging.info("Stage 1 with %s augmentation: %s %.4f.", kind, criterion, score[criterion])
+    chosen = max(scores, key=lambda kind: scores[kind][criterion])
     logging.info("Adapting the source model trained with %s augmentation.", chosen)
     return candidates[chosen], {"source_stage_augmentation": chosen, "source_stage_candidates": scores}
 
