@@ -49,13 +49,15 @@ def column_means(records, prefix="", metric="target_test_accuracy"):
     }
 
 
-def adoption_verdict(baseline, candidate, max_drop=1.0):
+def adoption_verdict(baseline, candidate, max_drop=1.0, seeds=None):
     """The rule on {pair: mean}: kept if no column drops by more than `max_drop` and the mean rises.
 
-    Only the columns both report are compared; a column the candidate lacks is a reason to keep
-    the baseline.
+    Only the columns both report are compared; a column the candidate lacks, or (with `seeds`,
+    {pair: (baseline seeds, candidate seeds)}) has fewer seeds of, leaves the study incomplete
+    (`complete` False), which is a reason to keep the baseline.
     """
     missing = sorted(set(baseline) - set(candidate))
+    short = [pair for pair, (wanted, ran) in (seeds or {}).items() if pair in candidate and ran < wanted]
     drops = {pair: candidate[pair] - baseline[pair] for pair in baseline if pair in candidate}
     worst = min(drops.values()) if drops else None
     baseline_mean = statistics.mean(baseline[pair] for pair in drops) if drops else None
@@ -68,8 +70,12 @@ def adoption_verdict(baseline, candidate, max_drop=1.0):
             reasons.append(f"{da_table.column_label(pair)} is {-change:.2f} points lower")
     if drops and candidate_mean <= baseline_mean:
         reasons.append(f"the column mean is not higher ({candidate_mean:.2f} vs {baseline_mean:.2f})")
+    for pair in short:
+        wanted, ran = seeds[pair]
+        reasons.append(f"{da_table.column_label(pair)} has {ran} of {wanted} seeds")
     return {
         "kept": bool(drops) and not reasons,
+        "complete": not missing and not short,
         "reasons": reasons,
         "worst_change": worst,
         "baseline_mean": baseline_mean,
@@ -112,15 +118,11 @@ def compare(baseline_records, candidate_records, candidates, max_drop):
         target = column_means(candidate_records, prefix)
         source = column_means(candidate_records, prefix, "source_test_accuracy")
         verdict = adoption_verdict(
-            {p: s[0] for p, s in baseline.items()}, {p: s[0] for p, s in target.items()}, max_drop
+            {p: s[0] for p, s in baseline.items()},
+            {p: s[0] for p, s in target.items()},
+            max_drop,
+            seeds={p: (baseline[p][2], target[p][2]) for p in baseline if p in target},
         )
-        short = [p for p in baseline if p in target and target[p][2] < baseline[p][2]]
-        for pair in short:
-            verdict["reasons"].append(
-                f"{da_table.column_label(pair)} has {target[pair][2]} of {baseline[pair][2]} seeds"
-            )
-        verdict["complete"] = not short and all(p in target for p in baseline)
-        verdict["kept"] = verdict["kept"] and verdict["complete"]
         result["candidates"][name] = {
             "metric_prefix": prefix,
             "target": {da_table.column_label(p): s for p, s in target.items()},
