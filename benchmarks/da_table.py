@@ -422,9 +422,24 @@ def ok_records(folder, method, selected=None):
     return found
 
 
-def _scalar_metrics(metrics):
-    """The numbers worth keeping per run (not confusion matrices or per-example details)."""
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def record_metrics(metrics, prefix=""):
+    """What a run's record keeps: numbers and short labels, nested dicts flattened to dotted keys.
+
+    Labels such as ADDA's chosen stage-1 model (`source_stage_augmentation`) and its candidates' scores
+    are part of what a study reports; confusion matrices, lists and machine-specific paths are not.
+    """
+    kept = {}
+    for name, value in metrics.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            kept.update(record_metrics(value, prefix=f"{key}."))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, (int, float)):
+            kept[key] = value
+        elif isinstance(value, str) and not key.endswith(("_path", "_dir")) and len(value) <= 64:
+            kept[key] = value
+    return kept
 
 
 def _log_tail(path, lines=40):
@@ -451,7 +466,7 @@ def train(config, key):
         metrics, wall = harness.run_app(
             key["app"], key["flagfile"], run_dir / "run", app_flags(config, key, run_dir), log_path=log_path
         )
-        record.update(status="ok", metrics=_scalar_metrics(metrics), wall_seconds=wall)
+        record.update(status="ok", metrics=record_metrics(metrics), wall_seconds=wall)
     except (subprocess.CalledProcessError, OSError, ValueError) as error:
         # OSError: no metrics.json; ValueError: unreadable JSON. Either way the cell shows "failed".
         record.update(

@@ -233,6 +233,28 @@ def test_pairs_and_overrides_parse():
         da_table.parse_method_values(["nope=1"], ["dann"])
 
 
+def test_records_keep_numbers_and_labels_and_flatten_nested_scores():
+    metrics = {
+        "target_test_accuracy": 0.85,
+        "steps": 10000,
+        "source_stage_augmentation": "geometric",
+        "source_stage_candidates": {
+            "none": {"information_maximization": 1.76},
+            "geometric": {"information_maximization": 1.84},
+        },
+        "target_test_confusion_matrix": [[1, 0], [0, 1]],
+        "export_path": "/somewhere/exports/adda_classifier/1",
+        "resumed": True,
+    }
+    assert da_table.record_metrics(metrics) == {
+        "target_test_accuracy": 0.85,
+        "steps": 10000,
+        "source_stage_augmentation": "geometric",
+        "source_stage_candidates.none.information_maximization": 1.76,
+        "source_stage_candidates.geometric.information_maximization": 1.84,
+    }
+
+
 def test_svhn_and_usps_columns_are_added_when_their_files_exist(tmp_path):
     assert len(da_table.default_pairs(tmp_path)) == 5
     (tmp_path / "svhn").mkdir()
