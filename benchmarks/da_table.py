@@ -460,6 +460,7 @@ def train(config, key):
         "command": command_line(config, key),
         "log": str(log_path),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": harness.machine_info(),
     }
     start = time.perf_counter()
     try:
@@ -495,6 +496,16 @@ def cells(config):
     ]
 
 
+def host_label(machine):
+    """Where a run ran, as the every-run table shows it ("-": records written before hosts were kept)."""
+    if not machine:
+        return "-"
+    label = f"{machine['cpu']}, {machine['cpu_cores']} cores"
+    if "avx512" in machine:
+        label += ", AVX512" if machine["avx512"] else ", no AVX512"
+    return label + (f", {', '.join(machine['gpus'])}" if machine.get("gpus") else "")
+
+
 def collect(config, origins):
     """One entry per (method, pair, seed): accuracy read from its run's record (None = pending)."""
     entries = []
@@ -518,6 +529,7 @@ def collect(config, origins):
             "accuracy": None,
             "steps": None,
             "wall_seconds": None,
+            "host": host_label(record.get("machine")) if record else "-",
         }
         if record:
             metrics = record.get("metrics", {})
@@ -681,6 +693,7 @@ def markdown(config, summary, gain, entries):
             e["status"] if e["accuracy"] is None else f"{100.0 * e['accuracy']:.2f}",
             "-" if e["steps"] is None else str(e["steps"]),
             "-" if e["wall_seconds"] is None else f"{e['wall_seconds']:.0f}",
+            e["host"],
         ]
         for e in entries
     ]
@@ -711,8 +724,9 @@ def markdown(config, summary, gain, entries):
         + harness.markdown_table(header, time_rows)
         + "\n## Configuration\n\n"
         + harness.markdown_table(["method", "app", "flagfile", "per-cell flags", "metric"], setup_rows)
-        + "\n<details><summary>Every run (accuracy %, training steps reached, seconds)</summary>\n\n"
-        + harness.markdown_table(["method", "column", "seed", "accuracy", "steps", "seconds"], run_rows)
+        + "\n<details><summary>Every run (accuracy %, training steps reached, seconds, host)</summary>\n\n"
+        "Adversarial runs do not repeat bit for bit across CPU types: compare configs on one host.\n\n"
+        + harness.markdown_table(["method", "column", "seed", "accuracy", "steps", "seconds", "host"], run_rows)
         + "\n</details>\n"
         + "\n<details><summary>Every command</summary>\n\n```\n"
         + "\n".join(commands)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import da_table
+from benchmarks import da_table, harness
 
 REPO_ROOT = pathlib.Path(__file__).parent.parent
 
@@ -137,7 +137,18 @@ def test_markdown_has_the_column_every_row_and_the_time_table(table):
     assert re.search(r"\| source-only \(lower bound\) \| \d{1,3}\.\d\d \|", table_part)
     assert "± 0.00" not in table_part
     # Every run lists the steps it reached (here the --max_steps=3 override).
-    assert re.search(rf"\| DANN \| {re.escape(a)} → {re.escape(b)} \| 0 \| \d{{1,3}}\.\d\d \| 3 \| \d+ \|", md)
+    # ... and the host it ran on, which each record now keeps (adversarial runs differ across CPU types).
+    host = re.escape(da_table.host_label(harness.machine_info()))
+    assert re.search(
+        rf"\| DANN \| {re.escape(a)} → {re.escape(b)} \| 0 \| \d{{1,3}}\.\d\d \| 3 \| \d+ \| {host} \|", md
+    )
+
+
+def test_host_label_says_cpu_cores_and_avx512_and_marks_old_records():
+    machine = {"cpu": "AMD EPYC", "cpu_cores": 2, "avx512": False, "gpus": []}
+    assert da_table.host_label(machine) == "AMD EPYC, 2 cores, no AVX512"
+    assert da_table.host_label({**machine, "avx512": True}) == "AMD EPYC, 2 cores, AVX512"
+    assert da_table.host_label(None) == "-"
 
 
 def test_png_is_written(table):
