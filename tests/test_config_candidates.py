@@ -91,3 +91,34 @@ def test_a_candidate_missing_columns_or_seeds_is_not_judged(tmp_path):
         da_table.ok_records(baseline_dir, "dann"), da_table.ok_records(candidate_dir, "dann"), candidates, 1.0
     )
     assert complete["candidates"]["candidate"]["verdict"]["kept"]
+
+
+def test_a_later_baseline_folder_replaces_runs_and_the_hosts_are_shown(tmp_path):
+    """The shipped config rerun on the candidate's host replaces the table's run of the same pair and seed."""
+    table, same_host, candidate_dir = tmp_path / "table", tmp_path / "same_host", tmp_path / "candidate"
+    for seed in range(3):
+        _write(table, MNIST_M, seed, {"target_test_accuracy": 0.82})
+        _write(candidate_dir, MNIST_M, seed, {"target_test_accuracy": 0.79})
+    for seed in (1, 2):
+        _write(same_host, MNIST_M, seed, {"target_test_accuracy": 0.785})
+    machine = {"cpu": "AMD EPYC", "cpu_cores": 2, "avx512": False, "gpus": []}
+    record = json.loads((same_host / "dann__mnist__to__mnist_m__seed1.json").read_text())
+    (same_host / "dann__mnist__to__mnist_m__seed1.json").write_text(json.dumps({**record, "machine": machine}))
+
+    layered = config_candidates.layered_records([table, same_host], "dann")
+    assert [round(layered[(*MNIST_M, seed)]["metrics"]["target_test_accuracy"], 3) for seed in range(3)] == [
+        0.82,
+        0.785,
+        0.785,
+    ]
+    candidates = config_candidates.parse_candidates(["candidate="])
+    against_table = config_candidates.compare(
+        da_table.ok_records(table, "dann"), da_table.ok_records(candidate_dir, "dann"), candidates, 1.0
+    )
+    assert not against_table["candidates"]["candidate"]["verdict"]["kept"]  # 79 vs 82: 3 points lower
+    layered_result = config_candidates.compare(layered, da_table.ok_records(candidate_dir, "dann"), candidates, 1.0)
+    assert layered_result["baseline"]["target"]["MNIST → MNIST-M"][0] == pytest.approx((82 + 78.5 + 78.5) / 3)
+    assert "3.00 points lower" not in " ".join(layered_result["candidates"]["candidate"]["verdict"]["reasons"])
+    assert layered_result["hosts"]["shipped"]["MNIST → MNIST-M"] == ["-", "AMD EPYC, 2 cores, no AVX512"]
+    text = config_candidates.markdown(layered_result, "runs/x", 1.0, [str(table), str(same_host)])
+    assert "| shipped | -; AMD EPYC, 2 cores, no AVX512 |" in text and f"`{same_host}`" in text
