@@ -16,8 +16,7 @@ CPU types (ADDA: 82.37% on an AVX512 host, 78.16% without), so the baseline can 
 the last folder that has it, e.g. the shipped config rerun on the candidate runs' host. The rule, written
 before the candidate runs (issue 11's practice; `benchmarks/results/<results_name>_rule.txt`): a candidate
 is kept only if its mean over seeds is not lower than the baseline's by more than `--max_drop` points on
-any column, and its mean over the
-columns is higher. Writes benchmarks/results/<results_name>.{json,md}.
+any column, and its mean over the columns is higher. Writes benchmarks/results/<results_name>.{json,md}.
 """
 
 import pathlib
