@@ -16,7 +16,11 @@ CPU types (ADDA: 82.37% on an AVX512 host, 78.16% without), so the baseline can 
 the last folder that has it, e.g. the shipped config rerun on the candidate runs' host. The rule, written
 before the candidate runs (issue 11's practice; `benchmarks/results/<results_name>_rule.txt`): a candidate
 is kept only if its mean over seeds is not lower than the baseline's by more than `--max_drop` points on
-any column, and its mean over the columns is higher. Writes benchmarks/results/<results_name>.{json,md}.
+any column, and its mean over the columns is higher. A candidate that only sometimes changes the
+computation (ADDA's `--source_augmentations`, which may keep the shipped stage-1 model) can name the metric
+that says so: with `--shipped_computation_when=source_stage_augmentation=none`, a column where every
+candidate run kept it is judged unchanged, since there the two configs compute the same thing.
+Writes benchmarks/results/<results_name>.{json,md}.
 """
 
 import pathlib
@@ -40,6 +44,13 @@ def define_flags():
     flags.DEFINE_string("method", "dann", "The method (the records' file-name prefix).")
     flags.DEFINE_list("candidates", ["candidate="], "NAME=METRIC_PREFIX, ...: the candidates the runs report.")
     flags.DEFINE_float("max_drop", 1.0, "The largest drop, in points, allowed on any column.")
+    flags.DEFINE_string(
+        "shipped_computation_when",
+        None,
+        "KEY=VALUE: a column where every candidate run's metrics have KEY == VALUE computes what the shipped "
+        "config computes (shown bit for bit with --deterministic), so it is judged equal to the shipped column, "
+        "e.g. source_stage_augmentation=none.",
+    )
     flags.DEFINE_string("results_name", "dann_domain_batch_norm", "Results file name under benchmarks/results/.")
 
 
@@ -72,15 +83,18 @@ def column_means(records, prefix="", metric="target_test_accuracy"):
     }
 
 
-def adoption_verdict(baseline, candidate, max_drop=1.0, seeds=None):
+def adoption_verdict(baseline, candidate, max_drop=1.0, seeds=None, shipped_computation=()):
     """The rule on {pair: mean}: kept if no column drops by more than `max_drop` and the mean rises.
 
     Only the columns both report are compared; a column the candidate lacks, or (with `seeds`,
     {pair: (baseline seeds, candidate seeds)}) has fewer seeds of, leaves the study incomplete
-    (`complete` False), which is a reason to keep the baseline.
+    (`complete` False), which is a reason to keep the baseline. A column in `shipped_computation` ran
+    the shipped config's computation in every candidate run, so its measured difference is run-to-run
+    float noise (adversarial runs do not repeat bit for bit): it counts as no change.
     """
     missing = sorted(set(baseline) - set(candidate))
     short = [pair for pair, (wanted, ran) in (seeds or {}).items() if pair in candidate and ran < wanted]
+    candidate = {pair: baseline[pair] if pair in shipped_computation else value for pair, value in candidate.items()}
     drops = {pair: candidate[pair] - baseline[pair] for pair in baseline if pair in candidate}
     worst = min(drops.values()) if drops else None
     baseline_mean = statistics.mean(baseline[pair] for pair in drops) if drops else None
@@ -123,7 +137,20 @@ def _cell(summary):
     return f"{mean:.2f} ± {std:.2f}" + ("" if n == 3 else f" (n={n})")
 
 
-def compare(baseline_records, candidate_records, candidates, max_drop):
+def shipped_computation_columns(records, condition):
+    """The columns where every run's metrics have KEY == VALUE (`condition`, "KEY=VALUE"; None: none)."""
+    if not condition:
+        return set()
+    key, sep, value = condition.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--shipped_computation_when: expected KEY=VALUE, got {condition!r}")
+    runs = {}
+    for (source, target, _), record in records.items():
+        runs.setdefault((source, target), []).append(str(record["metrics"].get(key)) == value)
+    return {pair for pair, matches in runs.items() if all(matches)}
+
+
+def compare(baseline_records, candidate_records, candidates, max_drop, shipped_computation_when=None):
     baseline = column_means(baseline_records)
     # Every column of the shipped config is judged: one the candidate has not run (or has fewer
     # seeds of) leaves it unjudged, not kept.
@@ -141,6 +168,9 @@ def compare(baseline_records, candidate_records, candidates, max_drop):
         "shipped": {da_table.column_label(p): h for p, h in column_hosts(baseline_records).items()},
         "candidates": {da_table.column_label(p): h for p, h in column_hosts(candidate_records).items()},
     }
+    same = shipped_computation_columns(candidate_records, shipped_computation_when)
+    result["shipped_computation_when"] = shipped_computation_when
+    result["shipped_computation_columns"] = [da_table.column_label(p) for p in pairs if p in same]
     for name, prefix in candidates.items():
         target = column_means(candidate_records, prefix)
         source = column_means(candidate_records, prefix, "source_test_accuracy")
@@ -149,6 +179,7 @@ def compare(baseline_records, candidate_records, candidates, max_drop):
             {p: s[0] for p, s in target.items()},
             max_drop,
             seeds={p: (baseline[p][2], target[p][2]) for p in baseline if p in target},
+            shipped_computation=same,
         )
         result["candidates"][name] = {
             "metric_prefix": prefix,
@@ -183,6 +214,14 @@ def markdown(result, work_dir, max_drop, baseline_folders=("benchmarks/results/d
         [name, *[_cell(candidate["source"].get(label)) for label in labels]]
         for name, candidate in result["candidates"].items()
     ]
+    same = result.get("shipped_computation_columns") or []
+    same_note = (
+        f"\nColumns where every candidate run had `{result['shipped_computation_when']}`, i.e. ran the shipped "
+        f"config's computation (shown bit for bit with `--deterministic`), count as unchanged: {', '.join(same)}. "
+        "Their measured difference is run-to-run float noise, which the shipped config has against itself.\n"
+        if same
+        else ""
+    )
     hosts = result.get("hosts", {})
     host_rows = [
         [name, *["; ".join(hosts.get(key, {}).get(label, [])) or "-" for label in labels]]
@@ -195,6 +234,7 @@ def markdown(result, work_dir, max_drop, baseline_folders=("benchmarks/results/d
         f"column is more than {max_drop:g} point(s) lower than the shipped config's and the mean over the columns "
         "is higher.\n\n"
         + harness.markdown_table(header, rows)
+        + same_note
         + "\nSource test accuracy % (the source domain's test split), same runs:\n\n"
         + harness.markdown_table(["config", *labels], source_rows)
         + '\nWhere the runs ran (CPU, cores, AVX512; "-": a record from before hosts were kept). Shipped '
@@ -217,7 +257,13 @@ def main(argv):
     if not candidate_records:
         raise SystemExit(f"no finished {FLAGS.method} runs in {FLAGS.work_dir}/records: run benchmarks.da_table first.")
     baseline_records = layered_records(FLAGS.baseline_records, FLAGS.method)
-    result = compare(baseline_records, candidate_records, parse_candidates(FLAGS.candidates), FLAGS.max_drop)
+    result = compare(
+        baseline_records,
+        candidate_records,
+        parse_candidates(FLAGS.candidates),
+        FLAGS.max_drop,
+        FLAGS.shipped_computation_when,
+    )
     result["baseline_records"] = FLAGS.baseline_records
     text = markdown(result, FLAGS.work_dir, FLAGS.max_drop, FLAGS.baseline_records)
     harness.write_results(FLAGS.results_name, result, text)

@@ -122,3 +122,41 @@ def test_a_later_baseline_folder_replaces_runs_and_the_hosts_are_shown(tmp_path)
     assert layered_result["hosts"]["shipped"]["MNIST → MNIST-M"] == ["-", "AMD EPYC, 2 cores, no AVX512"]
     text = config_candidates.markdown(layered_result, "runs/x", 1.0, [str(table), str(same_host)])
     assert "| shipped | -; AMD EPYC, 2 cores, no AVX512 |" in text and f"`{same_host}`" in text
+
+
+def test_a_column_that_ran_the_shipped_computation_counts_as_unchanged(tmp_path):
+    baseline_dir, candidate_dir = tmp_path / "baseline", tmp_path / "candidate"
+    for seed in range(3):
+        _write(baseline_dir, MNIST_M, seed, {"target_test_accuracy": 0.82})
+        _write(baseline_dir, UCI, seed, {"target_test_accuracy": 0.74})
+        # The same computation on another host: 3 points lower by float noise alone.
+        _write(candidate_dir, MNIST_M, seed, {"target_test_accuracy": 0.79, "source_stage_augmentation": "none"})
+        _write(candidate_dir, UCI, seed, {"target_test_accuracy": 0.85, "source_stage_augmentation": "geometric"})
+    baseline = da_table.ok_records(baseline_dir, "dann")
+    candidate = da_table.ok_records(candidate_dir, "dann")
+
+    plain = config_candidates.compare(baseline, candidate, {"candidate": ""}, 1.0)["candidates"]["candidate"]
+    assert not plain["verdict"]["kept"] and "3.00 points lower" in plain["verdict"]["reasons"][0]
+
+    result = config_candidates.compare(
+        baseline, candidate, {"candidate": ""}, 1.0, shipped_computation_when="source_stage_augmentation=none"
+    )
+    verdict = result["candidates"]["candidate"]["verdict"]
+    assert result["shipped_computation_columns"] == [da_table.column_label(MNIST_M)]
+    assert verdict["kept"] and verdict["worst_change"] == pytest.approx(0.0)
+    assert verdict["candidate_mean"] == pytest.approx((82.0 + 85.0) / 2)
+    assert "ran the shipped config's computation" in config_candidates.markdown(result, "w", 1.0)
+
+    # One run that changed the computation puts the column back under the plain rule.
+    _write(candidate_dir, MNIST_M, 2, {"target_test_accuracy": 0.79, "source_stage_augmentation": "geometric"})
+    mixed = config_candidates.compare(
+        baseline,
+        da_table.ok_records(candidate_dir, "dann"),
+        {"candidate": ""},
+        1.0,
+        shipped_computation_when="source_stage_augmentation=none",
+    )
+    assert mixed["shipped_computation_columns"] == []
+    assert not mixed["candidates"]["candidate"]["verdict"]["kept"]
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        config_candidates.shipped_computation_columns(candidate, "source_stage_augmentation")
