@@ -97,16 +97,11 @@ def test_rerun_skips_the_finished_stage_one_and_resumes_stage_two(adda_run):
     assert [r["step"] for r in history if "encoder_loss" in r] == [2, 4, 6]
 
 
-def test_source_augmentations_train_one_stage_one_each_and_adapt_the_best_scored(tmp_path):
-    rng = np.random.default_rng(1)
-    source = write_npz_domain(tmp_path / "source.npz", rng, invert=False)
-    target = write_npz_domain(tmp_path / "target.npz", rng, invert=True)
-    command = _command(tmp_path, source, target, "--source_augmentations=none,geometric", "--selection_examples=16")
-    subprocess.run(command, check=True, capture_output=True, text=True)
-    out = tmp_path / "run"
-    metrics = json.loads((out / "metrics.json").read_text())
+def test_the_shipped_config_trains_both_source_models_and_adapts_the_best_scored(adda_run):
+    out, _, metrics = adda_run
     candidates = metrics["source_stage_candidates"]
     assert set(candidates) == {"none", "geometric"}
+    assert {d.name for d in _stage_one_dirs(out)} == {"source_stage_none", "source_stage_geometric"}
     for kind in candidates:
         assert (out / f"source_stage_{kind}" / "checkpoints").is_dir()
         assert -np.log(10) <= candidates[kind]["information_maximization"] <= np.log(10)
@@ -117,7 +112,19 @@ def test_source_augmentations_train_one_stage_one_each_and_adapt_the_best_scored
     # The adapted model starts from the chosen stage-1 model, whose results are the source_only_ ones.
     assert metrics["source_only_target_test_accuracy"] == candidates[chosen]["target_test_accuracy"]
     assert metrics["source_only_source_test_accuracy"] == candidates[chosen]["source_test_accuracy"]
-    assert not (out / "source_stage").exists()
+
+
+def test_an_empty_source_augmentations_trains_one_source_model(tmp_path):
+    rng = np.random.default_rng(1)
+    source = write_npz_domain(tmp_path / "source.npz", rng, invert=False)
+    target = write_npz_domain(tmp_path / "target.npz", rng, invert=True)
+    command = _command(tmp_path, source, target, "--source_augmentations=", "--max_steps=2")
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    out = tmp_path / "run"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [d.name for d in _stage_one_dirs(out)] == ["source_stage"]
+    assert "source_stage_candidates" not in metrics and "source_stage_augmentation" not in metrics
+    assert metrics["source_stage_steps"] == 4 and metrics["steps"] == 2
 
 
 def test_source_augmentations_refuses_unknown_or_repeated_kinds(tmp_path):
