@@ -42,9 +42,10 @@ def _history(run_dir):
 
 
 def _scalars(run_dir):
+    """The metrics a da_table record keeps (nested scores flattened), timings left out."""
     path = pathlib.Path(run_dir) / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.exists() else {}
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and _compared(k)}
+    metrics = da_table.record_metrics(json.loads(path.read_text())) if path.exists() else {}
+    return {k: v for k, v in metrics.items() if _compared(k)}
 
 
 def flag_differences(run_a, run_b):
