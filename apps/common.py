@@ -440,7 +440,8 @@ def define_augmentation_flag():
         "none",
         list(augmentation.AUGMENTATIONS),
         "Random jitter of every training batch, source and target alike: geometric = shift, zoom "
-        "and rotation (kerasda.data.augmentation).",
+        "and rotation; geometric_resolution = the same, then half the images seen at a random lower "
+        "resolution, 0.3-0.8 of their size (kerasda.data.augmentation).",
     )
 
 

@@ -71,3 +71,47 @@ def test_adaptation_dataset_jitters_source_and_target_differently():
     )
     assert source_images.shape == target_images.shape == (8, 28, 28, 3)
     assert not np.allclose(source_images.numpy(), target_images.numpy())
+
+
+def _checkerboard(n=8, size=28):
+    board = (np.indices((size, size)).sum(axis=0) % 2).astype(np.float32) * 2.0 - 1.0
+    return tf.constant(np.repeat(board[None, :, :, None], 3, axis=-1).repeat(n, axis=0))
+
+
+def _total_variation(images):
+    return tf.image.total_variation(images).numpy()
+
+
+def test_resolution_jitter_settings_are_checked_and_sizes_span_low_resolutions():
+    with pytest.raises(ValueError, match="probability.*1.5"):
+        augmentation.ResolutionJitter(probability=1.5)
+    with pytest.raises(ValueError, match="min_fraction"):
+        augmentation.ResolutionJitter(min_fraction=1.0)
+    sizes = augmentation.ResolutionJitter().sizes(28)
+    assert sizes == sorted(sizes) and sizes[0] == 8 and sizes[-1] < 28 and len(sizes) == 4
+
+
+def test_resolution_jitter_blurs_every_chosen_image_and_keeps_the_others():
+    images = _checkerboard()
+    never = augmentation.reduce_resolution(images, augmentation.ResolutionJitter(probability=0.0), seed=[0, 0])
+    np.testing.assert_array_equal(never.numpy(), images.numpy())
+    always = augmentation.reduce_resolution(images, augmentation.ResolutionJitter(probability=1.0), seed=[0, 0])
+    assert always.shape == images.shape and always.dtype == images.dtype
+    # A checkerboard is all high frequency: any lower resolution removes most of its variation.
+    assert np.all(_total_variation(always) < 0.5 * _total_variation(images))
+    half = augmentation.reduce_resolution(_checkerboard(64), augmentation.ResolutionJitter(), seed=[3, 1])
+    blurred = _total_variation(half) < 0.5 * _total_variation(_checkerboard(64))
+    assert 16 < blurred.sum() < 48  # about half, the default probability
+
+
+def test_geometric_resolution_kind_is_deterministic_per_step_and_stays_in_range():
+    augment = augmentation.build_augmentation(
+        "geometric_resolution", seed=2, resolution=augmentation.ResolutionJitter(probability=1.0)
+    )
+    images = tf.constant(pipeline.to_model_range(_bar_images()))
+    first, again, later = augment(images, 0).numpy(), augment(images, 0).numpy(), augment(images, 1).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, later)
+    assert first.min() >= -1.0 - 1e-5 and first.max() <= 1.0 + 1e-5
+    geometric_only = augmentation.build_augmentation("geometric", seed=2)(images, 0).numpy()
+    assert np.all(_total_variation(tf.constant(first)) < _total_variation(tf.constant(geometric_only)))

@@ -5,6 +5,11 @@ Digit domains differ in where a digit sits and how large it is (MNIST draws it i
 has only seen one placement reads the others worse, and no adaptation loss on features undoes a
 geometric shift well. Jittering position, scale and angle of *every* training image (source and
 target alike) teaches the tower not to depend on them, whichever domain is the target.
+
+They also differ in resolution: UCI digits are 8x8 scans and USPS 16x16, upscaled to the tower's
+size, so their strokes are far blurrier than MNIST's. "geometric_resolution" adds a random loss of
+resolution (down-sample, then up-sample back) to the geometric jitter, so the tower also sees
+every domain at lower resolutions.
 """
 
 import dataclasses
@@ -13,7 +18,7 @@ import math
 import keras
 import tensorflow as tf
 
-AUGMENTATIONS = ("none", "geometric")
+AUGMENTATIONS = ("none", "geometric", "geometric_resolution")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,54 @@ class GeometricJitter:
             raise ValueError(f"max_rotation_degrees must be in [0, 45], got {self.max_rotation_degrees!r}.")
 
 
+@dataclasses.dataclass(frozen=True)
+class ResolutionJitter:
+    """How often and how far an image loses resolution.
+
+    With `probability`, an image is area-averaged down to one of `levels` sizes evenly spaced
+    from `min_fraction` of its size up to (not including) its full size, then bilinearly
+    resized back: 28x28 digits are seen at 8 to 23 pixels, which spans UCI's 8x8 and USPS's 16x16.
+    """
+
+    probability: float = 0.5
+    min_fraction: float = 0.3
+    levels: int = 4
+
+    def __post_init__(self):
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be in [0, 1], got {self.probability!r}.")
+        if not 0.0 < self.min_fraction < 1.0:
+            raise ValueError(f"min_fraction must be in (0, 1), got {self.min_fraction!r}.")
+        if self.levels < 1:
+            raise ValueError(f"levels must be >= 1, got {self.levels!r}.")
+
+    def sizes(self, size):
+        """The reduced sizes an image of `size` pixels may be seen at (ascending, each < size)."""
+        fractions = [self.min_fraction + (1.0 - self.min_fraction) * i / self.levels for i in range(self.levels)]
+        return sorted({max(1, min(size - 1, round(size * fraction))) for fraction in fractions})
+
+
+def reduce_resolution(images, jitter, seed):
+    """Each image of [B, H, W, C] at a random lower resolution with `jitter.probability`.
+
+    Every reduced size is computed for the whole batch (a few cheap resizes) and each image picks
+    one, so one tf.function serves every batch; stateless in `seed` [2].
+    """
+    height, width = images.shape[1], images.shape[2]
+    sizes = jitter.sizes(min(height, width))
+    uniform = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed)
+    reduce = uniform[:, 0] < jitter.probability
+    level = tf.minimum(tf.cast(uniform[:, 1] * len(sizes), tf.int32), len(sizes) - 1)
+    candidates = [images]
+    for size in sizes:
+        small_shape = (round(height * size / min(height, width)), round(width * size / min(height, width)))
+        small = tf.image.resize(images, small_shape, antialias=True)
+        candidates.append(tf.cast(tf.image.resize(small, (height, width), "bilinear"), images.dtype))
+    choice = tf.where(reduce, level + 1, tf.zeros_like(level))
+    stacked = tf.stack(candidates, axis=1)  # [B, 1 + levels, H, W, C]
+    return tf.gather(stacked, choice, axis=1, batch_dims=1)
+
+
 def random_affine_transforms(batch_size, height, width, jitter, seed):
     """Per-image affine transforms [B, 8] (output -> input pixel), stateless in `seed` [2].
 
@@ -57,12 +110,13 @@ def random_affine_transforms(batch_size, height, width, jitter, seed):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def build_augmentation(kind="none", seed=0, jitter=GeometricJitter()):
+def build_augmentation(kind="none", seed=0, jitter=GeometricJitter(), resolution=ResolutionJitter()):
     """A function (images [B, H, W, C], step) -> jittered images, or None for "none".
 
     The randomness is stateless in (seed, step), so the same run draws the same jitter at the
     same step whatever the order in which tf.data's parallel calls finish.
-    "reflect" filling keeps each image's own background at the borders.
+    "reflect" filling keeps each image's own background at the borders. "geometric_resolution"
+    then lowers the resolution of some images (`ResolutionJitter`).
     """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {kind!r}.")
@@ -79,6 +133,10 @@ def build_augmentation(kind="none", seed=0, jitter=GeometricJitter()):
             seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)]),
         )
         jittered = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="reflect")
-        return tf.cast(jittered, images.dtype)
+        jittered = tf.cast(jittered, images.dtype)
+        if kind == "geometric_resolution":
+            resolution_seed = tf.stack([tf.constant(seed, tf.int64) + 7919, tf.cast(step, tf.int64)])
+            jittered = reduce_resolution(jittered, resolution, resolution_seed)
+        return jittered
 
     return augment
