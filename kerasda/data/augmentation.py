@@ -19,6 +19,9 @@ import keras
 import tensorflow as tf
 
 AUGMENTATIONS = ("none", "geometric", "geometric_resolution")
+# Added to the run's seed for the resolution draws, so they are independent of the geometric ones.
+# Changing it changes every recorded "geometric_resolution" run.
+RESOLUTION_SEED_OFFSET = 7919
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +138,7 @@ def build_augmentation(kind="none", seed=0, jitter=GeometricJitter(), resolution
         jittered = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="reflect")
         jittered = tf.cast(jittered, images.dtype)
         if kind == "geometric_resolution":
-            resolution_seed = tf.stack([tf.constant(seed, tf.int64) + 7919, tf.cast(step, tf.int64)])
+            resolution_seed = tf.stack([tf.constant(seed + RESOLUTION_SEED_OFFSET, tf.int64), tf.cast(step, tf.int64)])
             jittered = reduce_resolution(jittered, resolution, resolution_seed)
         return jittered
 
