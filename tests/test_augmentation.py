@@ -104,6 +104,26 @@ def test_resolution_jitter_blurs_every_chosen_image_and_keeps_the_others():
     assert 16 < blurred.sum() < 48  # about half, the default probability
 
 
+def test_resolution_jitter_resizes_each_image_once_at_a_size_of_its_own_in_any_batch():
+    """Each output image is its input, or its input alone down- and up-sampled at one allowed size."""
+    jitter = augmentation.ResolutionJitter()
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 3)).astype(np.float32))
+    graph = tf.function(augmentation.reduce_resolution, reduce_retracing=True)
+    out = graph(images, jitter, seed=tf.constant([5, 2], tf.int64)).numpy()  # as tf.data runs it: a graph
+    picked = []
+    for image, result in zip(images, out):
+        candidates = [image.numpy()] + [
+            tf.image.resize(tf.image.resize(image[None], (size, size), antialias=True), (28, 28)).numpy()[0]
+            for size in jitter.sizes(28)
+        ]
+        matches = [k for k, candidate in enumerate(candidates) if np.array_equal(candidate, result)]
+        assert matches, "an image is neither kept nor resized at one of the allowed sizes"
+        picked.append(matches[0])
+    assert 0 < sum(k > 0 for k in picked) < len(picked)  # some reduced, some kept
+    single = augmentation.reduce_resolution(images[:1], jitter, seed=[5, 2]).numpy()  # empty size groups
+    np.testing.assert_array_equal(single, out[:1])
+
+
 def test_geometric_resolution_kind_is_deterministic_per_step_and_stays_in_range():
     augment = augmentation.build_augmentation(
         "geometric_resolution", seed=2, resolution=augmentation.ResolutionJitter(probability=1.0)

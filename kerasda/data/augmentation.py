@@ -75,22 +75,26 @@ class ResolutionJitter:
 def reduce_resolution(images, jitter, seed):
     """Each image of [B, H, W, C] at a random lower resolution with `jitter.probability`.
 
-    Every reduced size is computed for the whole batch (a few cheap resizes) and each image picks
-    one, so one tf.function serves every batch; stateless in `seed` [2].
+    Each image draws a size (or none); the batch is partitioned by size, so every image is resized
+    once, at its own size, whatever the batch holds. Stateless in `seed` [2].
     """
     height, width = images.shape[1], images.shape[2]
     sizes = jitter.sizes(min(height, width))
-    uniform = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed)
+    batch_size = tf.shape(images)[0]
+    uniform = tf.random.stateless_uniform([batch_size, 2], seed=seed)
     reduce = uniform[:, 0] < jitter.probability
     level = tf.minimum(tf.cast(uniform[:, 1] * len(sizes), tf.int32), len(sizes) - 1)
-    candidates = [images]
-    for size in sizes:
+    choice = tf.where(reduce, level + 1, tf.zeros_like(level))  # 0 keeps the image as it is
+    groups = tf.dynamic_partition(images, choice, 1 + len(sizes))
+    positions = tf.dynamic_partition(tf.range(batch_size), choice, 1 + len(sizes))
+    resized = [groups[0]]
+    for group, size in zip(groups[1:], sizes):
         small_shape = (round(height * size / min(height, width)), round(width * size / min(height, width)))
-        small = tf.image.resize(images, small_shape, antialias=True)
-        candidates.append(tf.cast(tf.image.resize(small, (height, width), "bilinear"), images.dtype))
-    choice = tf.where(reduce, level + 1, tf.zeros_like(level))
-    stacked = tf.stack(candidates, axis=1)  # [B, 1 + levels, H, W, C]
-    return tf.gather(stacked, choice, axis=1, batch_dims=1)
+        small = tf.image.resize(group, small_shape, antialias=True)
+        resized.append(tf.cast(tf.image.resize(small, (height, width), "bilinear"), images.dtype))
+    result = tf.dynamic_stitch(positions, resized)
+    result.set_shape(images.shape)
+    return result
 
 
 def random_affine_transforms(batch_size, height, width, jitter, seed):
