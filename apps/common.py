@@ -16,7 +16,7 @@ from absl import app, flags, logging
 
 import apps
 from kerasda import distribute, errors, precision, runner, validation
-from kerasda.callbacks import UnsupervisedModelSelection, hparams
+from kerasda.callbacks import UnsupervisedModelSelection, hparams, model_selection
 from kerasda.data import augmentation, download, load_domain, paths, registry
 from kerasda.evaluation import embeddings, image_quality
 
@@ -484,6 +484,21 @@ def selection_images(target):
     """The --selection_examples unlabelled target training images that label-free choices score:
     the same for every seed and resume."""
     return image_quality.random_subset(target.x_train, FLAGS.selection_examples, seed=0)
+
+
+def label_free_scores(classifiers, target):
+    """metrics.json entries that judge adapted classifiers without a target label.
+
+    For each `{prefix: classifier}` (images -> logits), the information-maximisation score and its
+    two entropies on the `selection_images` (unlabelled target *training* images), as
+    `<prefix>target_train_<name>`: what `benchmarks.config_candidates --judge=label_free` compares.
+    """
+    images = selection_images(target)
+    return {
+        f"{prefix}target_train_{name}": value
+        for prefix, classifier in classifiers.items()
+        for name, value in model_selection.score_predictions(classifier, images).items()
+    }
 
 
 def apply_selection(selection, evaluation):

@@ -219,6 +219,11 @@ def main(argv):
     extra.update(source_choice)
     extra.update(common.apply_selection(selection, evaluation))
     extra.update(
+        common.label_free_scores(
+            {"source_only_": compose_classifier(source_encoder, source_classifier), "": adda.classifier}, target
+        )
+    )
+    extra.update(
         common.compare_embeddings(
             run,
             {"source_only": lambda x: adda.embed(x, encoder="source"), "adda": adda.embed},

@@ -209,6 +209,8 @@ def main(argv):
         embedders = {"source_only": lambda x: baseline_extractor.predict(x, 512, verbose=0), **embedders}
         baseline_results = metrics.evaluate_classifier(baseline, eval_sets, source.num_classes)
         extra.update({f"source_only_{key}": value for key, value in baseline_results.items()})
+        extra.update(common.label_free_scores({"source_only_": baseline}, target))
+    extra.update(common.label_free_scores({"": dann.classifier}, target))
     extra.update(common.compare_embeddings(run, embedders, eval_sets, source, target, result.steps))
 
     path = export.export_classifier(dann.classifier, "dann_classifier", source.image_shape, *common.export_location())

@@ -112,6 +112,17 @@ def test_the_shipped_config_trains_both_source_models_and_adapts_the_best_scored
     # The adapted model starts from the chosen stage-1 model, whose results are the source_only_ ones.
     assert metrics["source_only_target_test_accuracy"] == candidates[chosen]["target_test_accuracy"]
     assert metrics["source_only_source_test_accuracy"] == candidates[chosen]["source_test_accuracy"]
+    # The label-free scores of metrics.json: the chosen stage-1 model's is the one it was chosen by.
+    assert metrics["source_only_target_train_information_maximization"] == pytest.approx(
+        candidates[chosen]["information_maximization"]
+    )
+    for prefix in ("", "source_only_"):
+        im = metrics[f"{prefix}target_train_information_maximization"]
+        assert -np.log(10) <= im <= np.log(10)
+        entropies = (
+            metrics[f"{prefix}target_train_marginal_entropy"] - metrics[f"{prefix}target_train_conditional_entropy"]
+        )
+        assert im == pytest.approx(entropies)
 
 
 def test_an_empty_source_augmentations_trains_one_source_model(tmp_path):

@@ -52,6 +52,13 @@ def test_dann_app_writes_metrics_for_both_test_sets_and_the_embeddings(dann_run,
     for name in ("dann", "source_only"):
         assert -2.0 <= metrics[f"proxy_a_distance_{name}"] <= 2.0
     assert "source_only_target_test_accuracy" in metrics
+    for prefix in ("", "source_only_"):  # label-free scores on unlabelled target training images
+        im = metrics[f"{prefix}target_train_information_maximization"]
+        assert -np.log(10) <= im <= np.log(10)
+        entropies = (
+            metrics[f"{prefix}target_train_marginal_entropy"] - metrics[f"{prefix}target_train_conditional_entropy"]
+        )
+        assert im == pytest.approx(entropies)
 
 
 def test_dann_app_writes_figures_events_projector_and_a_lambda_curve(dann_run):
