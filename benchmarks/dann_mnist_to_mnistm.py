@@ -17,6 +17,7 @@ import tempfile
 from absl import app, flags
 
 from benchmarks import harness
+from kerasda.data import mnist_m_original
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Data root with mnist/ and bsds500/.")
@@ -110,9 +111,16 @@ def main(argv):
         for seed in FLAGS.ablation_seeds:
             runs.append(run_one(ablation, seed, ABLATIONS[ablation]))
             print(runs[-1], flush=True)
+    write_results(runs)
+
+
+def write_results(runs):
+    """The table of `runs` (run_one's dicts), in results/<output_name>.{md,json}."""
+    # The app reads the original release when --data_dir holds it, else synthesises: say which.
+    mnist_m_set = "original release" if mnist_m_original.is_present(FLAGS.data_dir) else "synthesis"
     rows = summarise(runs)
     markdown = (
-        "# DANN, MNIST -> MNIST-M\n\n"
+        f"# DANN, MNIST -> MNIST-M ({mnist_m_set})\n\n"
         f"Configuration `{FLAGS.flagfile_path}`"
         + (f" with {' '.join(FLAGS.extra_flag)}" if FLAGS.extra_flag else "")
         + (f", max_steps={FLAGS.max_steps}" if FLAGS.max_steps else "")
@@ -141,6 +149,7 @@ def main(argv):
             "flagfile": FLAGS.flagfile_path,
             "extra_flags": FLAGS.extra_flag,
             "max_steps_override": FLAGS.max_steps,
+            "mnist_m_set": mnist_m_set,
             "runs": runs,
         },
         markdown,
