@@ -20,10 +20,15 @@ from benchmarks import harness
 from kerasda.data import augmentation
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("batch_size", 64, "Images per batch (the DANN config's, per domain).")
-flags.DEFINE_integer("image_size", 28, "Image height and width (the DANN config's).")
-flags.DEFINE_float("seconds", 10.0, "Timed seconds per kind.")
-flags.DEFINE_string("output_name", "augmentation_cost", "Results file name under benchmarks/results/.")
+
+
+def define_flags():
+    """Defined only when run as a program, so that tests can import the module beside the apps."""
+    flags.DEFINE_integer("batch_size", 64, "Images per batch (the DANN config's, per domain).")
+    flags.DEFINE_integer("image_size", 28, "Image height and width (the DANN config's).")
+    flags.DEFINE_float("seconds", 10.0, "Timed seconds per kind.")
+    flags.DEFINE_string("output_name", "augmentation_cost", "Results file name under benchmarks/results/.")
+
 
 WARMUP_CALLS = 5
 
@@ -86,4 +91,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
