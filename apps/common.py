@@ -441,7 +441,8 @@ def define_augmentation_flag():
         list(augmentation.AUGMENTATIONS),
         "Random jitter of every training batch, source and target alike: geometric = shift, zoom "
         "and rotation; geometric_resolution = the same, then half the images seen at a random lower "
-        "resolution, 0.3-0.8 of their size (kerasda.data.augmentation).",
+        "resolution, 0.3-0.8 of their size; geometric_resolution_inversion = the same, then each channel "
+        "of each image inverted with probability 0.5 (kerasda.data.augmentation).",
     )
 
 

@@ -135,3 +135,23 @@ def test_geometric_resolution_kind_is_deterministic_per_step_and_stays_in_range(
     assert first.min() >= -1.0 - 1e-5 and first.max() <= 1.0 + 1e-5
     geometric_only = augmentation.build_augmentation("geometric", seed=2)(images, 0).numpy()
     assert np.all(_total_variation(tf.constant(first)) < _total_variation(tf.constant(geometric_only)))
+
+
+def test_channel_inversion_mirrors_whole_channels_and_keeps_the_earlier_kinds_draws():
+    images = tf.constant(np.random.default_rng(1).uniform(-1, 1, (32, 12, 12, 3)).astype(np.float32))
+    inverted = augmentation.invert_channels(images, 0.5, seed=[4, 2]).numpy()
+    flipped = np.isclose(inverted, -images.numpy()).all(axis=(1, 2))  # [B, C]: a channel is all or nothing
+    kept = np.isclose(inverted, images.numpy()).all(axis=(1, 2))
+    assert np.all(flipped | kept)
+    assert 0.3 < flipped.mean() < 0.7  # about half the channels
+    assert np.any(flipped.any(axis=1) & kept.any(axis=1))  # channels of one image are drawn apart
+    in_unit_range = augmentation.invert_channels(images * 0.5 + 0.5, 1.0, seed=[0, 0], value_range=(0.0, 1.0))
+    np.testing.assert_allclose(in_unit_range.numpy(), 0.5 - images.numpy() * 0.5, atol=1e-6)
+
+    # The new kind is the previous one with channels inverted: the geometric and resolution draws are the same.
+    step = tf.constant(5, tf.int64)
+    before = augmentation.build_augmentation("geometric_resolution", seed=3)(images, step).numpy()
+    after = augmentation.build_augmentation("geometric_resolution_inversion", seed=3)(images, step).numpy()
+    same = np.isclose(after, before, atol=1e-6).all(axis=(1, 2))
+    mirrored = np.isclose(after, -before, atol=1e-6).all(axis=(1, 2))
+    assert np.all(same | mirrored) and mirrored.any() and same.any()

@@ -10,6 +10,13 @@ They also differ in resolution: UCI digits are 8x8 scans and USPS 16x16, upscale
 size, so their strokes are far blurrier than MNIST's. "geometric_resolution" adds a random loss of
 resolution (down-sample, then up-sample back) to the geometric jitter, so the tower also sees
 every domain at lower resolutions.
+
+Colour domains can draw a digit in a hue that differs from its background while its brightness
+barely does (MNIST-M's digits on mid-grey photo patches). A tower trained on grey digits, whose three
+channels are equal, learns filters that add the channels up, and such a digit, brighter in one channel
+and darker in another, cancels out. "geometric_resolution_inversion" adds to the previous kind a
+random inversion of each channel of each image (probability 0.5), so that the tower sees edges of
+every sign in every channel.
 """
 
 import dataclasses
@@ -18,10 +25,11 @@ import math
 import keras
 import tensorflow as tf
 
-AUGMENTATIONS = ("none", "geometric", "geometric_resolution")
+AUGMENTATIONS = ("none", "geometric", "geometric_resolution", "geometric_resolution_inversion")
 # Added to the run's seed for the resolution draws, so they are independent of the geometric ones.
 # Changing it changes every recorded "geometric_resolution" run.
 RESOLUTION_SEED_OFFSET = 7919
+INVERSION_SEED_OFFSET = 104729  # the same, for the channel inversions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +105,14 @@ def reduce_resolution(images, jitter, seed):
     return result
 
 
+def invert_channels(images, probability, seed, value_range=(-1.0, 1.0)):
+    """Each channel of each image of [B, H, W, C] mirrored in `value_range` (x -> low + high - x) with
+    `probability`; stateless in `seed` [2]."""
+    low, high = value_range
+    flips = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, images.shape[-1]], seed=seed) < probability
+    return tf.where(flips, tf.cast(low + high, images.dtype) - images, images)
+
+
 def random_affine_transforms(batch_size, height, width, jitter, seed):
     """Per-image affine transforms [B, 8] (output -> input pixel), stateless in `seed` [2].
 
@@ -117,13 +133,22 @@ def random_affine_transforms(batch_size, height, width, jitter, seed):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def build_augmentation(kind="none", seed=0, jitter=GeometricJitter(), resolution=ResolutionJitter()):
+def build_augmentation(
+    kind="none",
+    seed=0,
+    jitter=GeometricJitter(),
+    resolution=ResolutionJitter(),
+    inversion_probability=0.5,
+    value_range=(-1.0, 1.0),
+):
     """A function (images [B, H, W, C], step) -> jittered images, or None for "none".
 
     The randomness is stateless in (seed, step), so the same run draws the same jitter at the
     same step whatever the order in which tf.data's parallel calls finish.
     "reflect" filling keeps each image's own background at the borders. "geometric_resolution"
-    then lowers the resolution of some images (`ResolutionJitter`).
+    then lowers the resolution of some images (`ResolutionJitter`); "geometric_resolution_inversion"
+    then inverts each channel with `inversion_probability` (`invert_channels`, in `value_range`, the
+    range the pipeline scaled the images to).
     """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {kind!r}.")
@@ -141,9 +166,12 @@ def build_augmentation(kind="none", seed=0, jitter=GeometricJitter(), resolution
         )
         jittered = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="reflect")
         jittered = tf.cast(jittered, images.dtype)
-        if kind == "geometric_resolution":
+        if kind.startswith("geometric_resolution"):
             resolution_seed = tf.stack([tf.constant(seed + RESOLUTION_SEED_OFFSET, tf.int64), tf.cast(step, tf.int64)])
             jittered = reduce_resolution(jittered, resolution, resolution_seed)
+        if kind == "geometric_resolution_inversion":
+            inversion_seed = tf.stack([tf.constant(seed + INVERSION_SEED_OFFSET, tf.int64), tf.cast(step, tf.int64)])
+            jittered = invert_channels(jittered, inversion_probability, inversion_seed, value_range)
         return jittered
 
     return augment
