@@ -203,14 +203,15 @@ def main(argv):
         extra.update(use_target_batch_statistics(dann, target, evaluation))
 
     embedders = {"dann" if FLAGS.grl else "dann_nogrl": dann.embed}
+    scored = {"": dann.classifier}  # metrics.json prefix -> classifier, for the label-free scores
     if FLAGS.source_only_steps > 0:
         logging.info("Training the source-only baseline for %d steps.", FLAGS.source_only_steps)
         baseline, baseline_extractor = train_source_only_baseline(source)
         embedders = {"source_only": lambda x: baseline_extractor.predict(x, 512, verbose=0), **embedders}
         baseline_results = metrics.evaluate_classifier(baseline, eval_sets, source.num_classes)
         extra.update({f"source_only_{key}": value for key, value in baseline_results.items()})
-        extra.update(common.label_free_scores({"source_only_": baseline}, target))
-    extra.update(common.label_free_scores({"": dann.classifier}, target))
+        scored["source_only_"] = baseline
+    extra.update(common.label_free_scores(scored, target))  # one sample of target images for all
     extra.update(common.compare_embeddings(run, embedders, eval_sets, source, target, result.steps))
 
     path = export.export_classifier(dann.classifier, "dann_classifier", source.image_shape, *common.export_location())
