@@ -54,8 +54,9 @@ flags.DEFINE_integer("discriminator_units", 500, "Width of the discriminator's t
 flags.DEFINE_enum(
     "input_standardization",
     "image",
-    ["none", "image", "channel"],
-    "Standardise each image on its own inside the encoders (as DANN's config); none = raw [-1, 1] input.",
+    ["none", "image", "channel", "principal_colour"],
+    "Standardise each image on its own inside the encoders (as DANN's config; principal_colour projects "
+    "it onto its own main colour axis first); none = raw [-1, 1] input.",
 )
 flags.DEFINE_enum(
     "padding",

@@ -49,9 +49,9 @@ flags.DEFINE_bool("anneal_learning_rate", True, "mu_p = mu_0 / (1 + 10 p) ** 0.7
 flags.DEFINE_enum(
     "input_standardization",
     "image",
-    ["none", "image", "channel"],
-    "Standardise each image on its own (per image or per channel) inside the "
-    "feature extractor; none = the paper's raw input (ablation).",
+    ["none", "image", "channel", "principal_colour"],
+    "Standardise each image on its own (per image or per channel, or projected onto its own main "
+    "colour axis: principal_colour) inside the feature extractor; none = the paper's raw input (ablation).",
 )
 flags.DEFINE_enum(
     "padding",

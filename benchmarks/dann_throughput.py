@@ -39,7 +39,10 @@ flags.DEFINE_integer("log_every", 100, "Runner logging interval, as in the app's
 flags.DEFINE_integer("steps_per_execution", 1, "Runner steps per tf.function call.")
 flags.DEFINE_bool("xla", False, "jit_compile both the bare step and the loop.")
 flags.DEFINE_enum(
-    "input_standardization", "image", ["none", "image", "channel"], "As the app's flag (the cfg uses image)."
+    "input_standardization",
+    "image",
+    ["none", "image", "channel", "principal_colour"],
+    "As the app's flag (the cfg uses image).",
 )
 flags.DEFINE_integer("image_size", 28, "Input size, as the app's --image_size (config: 28).")
 flags.DEFINE_enum("padding", "valid", ["same", "valid"], "Tower padding, as the app's --padding.")

@@ -145,9 +145,9 @@ def test_class_visualisation_validates_its_knobs():
         VisualisationConfig(iterations=0)
 
 
-def test_digits_export_is_rebuilt_as_a_keras_tower_with_the_same_outputs(tmp_path):
+@pytest.mark.parametrize("standardization", ["image", "principal_colour"])
+def test_digits_export_is_rebuilt_as_a_keras_tower_with_the_same_outputs(tmp_path, standardization):
     # With DANN's per-image standardisation in front: the rebuild must find it (no front end is tried first).
-    standardization = "image"
     from kerasda.networks.digits import build_feature_extractor
 
     keras.utils.set_random_seed(0)
@@ -160,6 +160,8 @@ def test_digits_export_is_rebuilt_as_a_keras_tower_with_the_same_outputs(tmp_pat
 
     rebuilt = digits_tower_from_export(str(path))
     np.testing.assert_allclose(rebuilt(x).numpy(), model(x).numpy(), atol=1e-4)
+    front = extractor.get_layer("input_standardization")
+    assert type(rebuilt.get_layer("input_standardization")) is type(front)
     assert rebuilt.get_layer("fc2").output.shape[-1] == 100
 
     loaded = load_classifier(path)

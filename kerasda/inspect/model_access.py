@@ -24,12 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasda.evaluation import inference
-from kerasda.layers.standardization import PerImageStandardization
+from kerasda.layers.standardization import input_standardization_layer
 from kerasda.networks import digits
 
 SCORE_KINDS = ("logits", "log_probabilities")
 DIGITS_LAYERS = ("conv1", "conv2", "fc1", "fc2", "logits")
-STANDARDIZATIONS = (None, "image", "channel")
+STANDARDIZATIONS = digits.INPUT_STANDARDIZATIONS
 
 
 @dataclasses.dataclass
@@ -184,7 +184,7 @@ def _flat_tower(shape, extractor, predictor, standardization, name):
     inputs = keras.Input(shape=shape, name="images")
     x = inputs
     if standardization is not None:
-        x = PerImageStandardization(over=standardization, name="input_standardization")(x)
+        x = input_standardization_layer(standardization)(x)
     for layer in extractor.layers[1:] + predictor.layers[1:]:
         x = layer.__class__.from_config(layer.get_config())(x)
     return keras.Model(inputs, x, name=name)

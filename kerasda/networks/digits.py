@@ -10,10 +10,10 @@ give each domain its own encoder.
 import keras
 from keras import layers
 
-from kerasda.layers.standardization import PerImageStandardization
+from kerasda.layers.standardization import input_standardization_layer
 
 PADDINGS = ("same", "valid")
-INPUT_STANDARDIZATIONS = (None, "image", "channel")
+INPUT_STANDARDIZATIONS = (None, "image", "channel", "principal_colour")
 
 
 def build_digits_feature_extractor(
@@ -91,7 +91,7 @@ def build_digits_classifier(input_shape=(32, 32, 3), num_classes=10, name="task_
 def build_feature_extractor(
     input_shape=(32, 32, 3), input_standardization=None, padding="same", batch_norm=False, feature_dropout=0.0
 ):
-    """The digits feature extractor, optionally behind `PerImageStandardization`.
+    """The digits feature extractor, optionally behind a per-image standardisation layer.
 
     This is the feature extractor of DANN and the encoder of ADDA.
 
@@ -101,7 +101,9 @@ def build_feature_extractor(
         feature_dropout: spatial dropout rate after the last convolution.
         input_standardization: None (images go in as they are, the paper's
             setting up to its mean subtraction), "image" or "channel" (each
-            image standardised on its own; see `PerImageStandardization`).
+            image standardised on its own; see `PerImageStandardization`), or
+            "principal_colour" (each image projected onto its own main colour
+            axis first; see `PrincipalColourStandardization`).
     """
     if input_standardization not in INPUT_STANDARDIZATIONS:
         raise ValueError(
@@ -113,5 +115,5 @@ def build_feature_extractor(
     if input_standardization is None:
         return extractor
     inputs = keras.Input(shape=input_shape, name="images")
-    standardized = PerImageStandardization(over=input_standardization, name="input_standardization")(inputs)
+    standardized = input_standardization_layer(input_standardization)(inputs)
     return keras.Model(inputs, extractor(standardized), name="standardized_feature_extractor")
