@@ -93,6 +93,7 @@ FLAG_RULES = {
     **{name: (lambda v: 0 <= v < 1, "a number in [0, 1)") for name in _FRACTION},
     "heldout_fraction": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "image_size": (lambda v: 8 <= v <= 1024, "an integer in 8..1024"),
+    "inversion_probability": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
 }
 TSNE_MIN_EXAMPLES, PAD_MIN_EXAMPLES = 5, 4  # the fewest points t-SNE / the proxy A-distance accept
 
@@ -442,13 +443,21 @@ def define_augmentation_flag():
         "Random jitter of every training batch, source and target alike: geometric = shift, zoom "
         "and rotation; geometric_resolution = the same, then half the images seen at a random lower "
         "resolution, 0.3-0.8 of their size; geometric_resolution_inversion = the same, then each channel "
-        "of each image inverted with probability 0.5 (kerasda.data.augmentation).",
+        "of each image inverted with probability --inversion_probability (kerasda.data.augmentation).",
+    )
+    flags.DEFINE_float(
+        "inversion_probability",
+        0.5,
+        "With --augmentation=geometric_resolution_inversion: the chance that each channel of each image "
+        "is inverted (all three stay as they are with (1 - p)^3).",
     )
 
 
 def augmentation_from_flags(seed_offset=0):
     """The `--augmentation` function (or None), seeded from --seed."""
-    return augmentation.build_augmentation(FLAGS.augmentation, seed=FLAGS.seed + seed_offset)
+    return augmentation.build_augmentation(
+        FLAGS.augmentation, seed=FLAGS.seed + seed_offset, inversion_probability=FLAGS.inversion_probability
+    )
 
 
 def define_selection_flags():

@@ -155,3 +155,19 @@ def test_channel_inversion_mirrors_whole_channels_and_keeps_the_earlier_kinds_dr
     same = np.isclose(after, before, atol=1e-6).all(axis=(1, 2))
     mirrored = np.isclose(after, -before, atol=1e-6).all(axis=(1, 2))
     assert np.all(same | mirrored) and mirrored.any() and same.any()
+
+
+def test_inversion_probability_sets_the_share_of_inverted_channels():
+    images = tf.constant(np.random.default_rng(2).uniform(-1, 1, (400, 8, 8, 3)).astype(np.float32))
+    step = tf.constant(1, tf.int64)
+    before = augmentation.build_augmentation("geometric_resolution", seed=3)(images, step).numpy()
+    shares = []
+    for probability in (0.0, 0.2, 1.0):
+        augment = augmentation.build_augmentation(
+            "geometric_resolution_inversion", seed=3, inversion_probability=probability
+        )
+        after = augment(images, step).numpy()
+        shares.append(np.isclose(after, -before, atol=1e-6).all(axis=(1, 2)).mean())
+    assert shares[0] == 0.0 and shares[2] == 1.0 and 0.15 < shares[1] < 0.25
+    with pytest.raises(ValueError, match="inversion_probability.*1.5"):
+        augmentation.build_augmentation("geometric_resolution_inversion", inversion_probability=1.5)

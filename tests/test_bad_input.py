@@ -117,6 +117,7 @@ def test_nonempty_export_dir_is_refused_before_any_work(tmp_path):
     [
         ({"batch_size": 0}, r"--batch_size=0: expected an integer >= 1"),
         ({"max_steps": -3}, r"--max_steps=-3: expected an integer >= 1"),
+        ({"inversion_probability": 1.5}, r"--inversion_probability=1.5: expected a number in \[0, 1\]"),
     ],
 )
 def test_bad_step_and_batch_flags_name_the_flag(values, message):

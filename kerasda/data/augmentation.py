@@ -15,8 +15,8 @@ Colour domains can draw a digit in a hue that differs from its background while 
 barely does (MNIST-M's digits on mid-grey photo patches). A tower trained on grey digits, whose three
 channels are equal, learns filters that add the channels up, and such a digit, brighter in one channel
 and darker in another, cancels out. "geometric_resolution_inversion" adds to the previous kind a
-random inversion of each channel of each image (probability 0.5), so that the tower sees edges of
-every sign in every channel.
+random inversion of each channel of each image (probability `inversion_probability`, 0.5 by
+default), so that the tower sees edges of every sign in every channel.
 """
 
 import dataclasses
@@ -152,6 +152,8 @@ def build_augmentation(
     """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {kind!r}.")
+    if not 0.0 <= inversion_probability <= 1.0:
+        raise ValueError(f"inversion_probability must be in [0, 1], got {inversion_probability!r}.")
     if kind == "none":
         return None
 
