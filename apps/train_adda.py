@@ -149,7 +149,9 @@ def train_source_stages(output_dir, source, target, eval_sets, strategy):
     candidates, scores = {}, {}
     for kind in FLAGS.source_augmentations:
         # Every candidate starts from the same weights: train_source_stage's Run re-seeds first.
-        augment = augmentation.build_augmentation(kind, seed=FLAGS.seed)
+        augment = augmentation.build_augmentation(
+            kind, seed=FLAGS.seed, inversion_probability=FLAGS.inversion_probability
+        )
         candidates[kind] = train_source_stage(output_dir / f"source_stage_{kind}", augment, source, eval_sets, strategy)
         encoder, classifier, results, _ = candidates[kind]
         score = model_selection.score_predictions(compose_classifier(encoder, classifier), images)
