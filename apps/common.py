@@ -453,10 +453,12 @@ def define_augmentation_flag():
     )
 
 
-def augmentation_from_flags(seed_offset=0):
-    """The `--augmentation` function (or None), seeded from --seed."""
+def augmentation_from_flags(seed_offset=0, kind=None):
+    """The `--augmentation` function (or None; `kind` overrides the flag's kind), seeded from --seed."""
     return augmentation.build_augmentation(
-        FLAGS.augmentation, seed=FLAGS.seed + seed_offset, inversion_probability=FLAGS.inversion_probability
+        kind or FLAGS.augmentation,
+        seed=FLAGS.seed + seed_offset,
+        inversion_probability=FLAGS.inversion_probability,
     )
 
 

@@ -38,6 +38,7 @@ from kerasda.data import augmentation, pipeline
 from kerasda.evaluation import plots
 from kerasda.models.adda import ADDA
 from kerasda.networks.adda import build_discriminator, build_source_networks, compose_classifier
+from kerasda.networks.digits import INPUT_STANDARDIZATION_NAMES, input_standardization_from_name
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=3000, default_batch_size=64)
@@ -54,7 +55,7 @@ flags.DEFINE_integer("discriminator_units", 500, "Width of the discriminator's t
 flags.DEFINE_enum(
     "input_standardization",
     "image",
-    ["none", "image", "channel", "principal_colour"],
+    list(INPUT_STANDARDIZATION_NAMES),
     "Standardise each image on its own inside the encoders (as DANN's config; principal_colour projects "
     "it onto its own main colour axis first); none = raw [-1, 1] input.",
 )
@@ -101,7 +102,7 @@ def train_source_stage(stage_dir, augment, source, eval_sets, strategy):
         source_encoder, source_classifier = build_source_networks(
             source.image_shape,
             source.num_classes,
-            None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+            input_standardization_from_name(FLAGS.input_standardization),
             FLAGS.padding,
         )
         model = compose_classifier(source_encoder, source_classifier, name="source_only")
@@ -149,9 +150,7 @@ def train_source_stages(output_dir, source, target, eval_sets, strategy):
     candidates, scores = {}, {}
     for kind in FLAGS.source_augmentations:
         # Every candidate starts from the same weights: train_source_stage's Run re-seeds first.
-        augment = augmentation.build_augmentation(
-            kind, seed=FLAGS.seed, inversion_probability=FLAGS.inversion_probability
-        )
+        augment = common.augmentation_from_flags(kind=kind)
         candidates[kind] = train_source_stage(output_dir / f"source_stage_{kind}", augment, source, eval_sets, strategy)
         encoder, classifier, results, _ = candidates[kind]
         score = model_selection.score_predictions(compose_classifier(encoder, classifier), images)

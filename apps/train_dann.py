@@ -28,7 +28,12 @@ from kerasda.data import pipeline
 from kerasda.evaluation import metrics, plots
 from kerasda.models.batch_statistics import adapt_batch_norm_statistics
 from kerasda.models.builders import build_digits_dann
-from kerasda.networks.digits import build_digits_label_predictor, build_feature_extractor
+from kerasda.networks.digits import (
+    INPUT_STANDARDIZATION_NAMES,
+    build_digits_label_predictor,
+    build_feature_extractor,
+    input_standardization_from_name,
+)
 
 FLAGS = flags.FLAGS
 common.define_common_flags(default_max_steps=10_000, default_batch_size=64)
@@ -49,7 +54,7 @@ flags.DEFINE_bool("anneal_learning_rate", True, "mu_p = mu_0 / (1 + 10 p) ** 0.7
 flags.DEFINE_enum(
     "input_standardization",
     "image",
-    ["none", "image", "channel", "principal_colour"],
+    list(INPUT_STANDARDIZATION_NAMES),
     "Standardise each image on its own (per image or per channel, or projected onto its own main "
     "colour axis: principal_colour) inside the feature extractor; none = the paper's raw input (ablation).",
 )
@@ -112,7 +117,7 @@ def build_optimizer(total_steps):
 def tower_options():
     """The feature extractor's flags, one set for DANN and its source-only baseline (the same tower)."""
     return {
-        "input_standardization": None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+        "input_standardization": input_standardization_from_name(FLAGS.input_standardization),
         "padding": FLAGS.padding,
         "batch_norm": FLAGS.batch_norm,
         "feature_dropout": FLAGS.feature_dropout,

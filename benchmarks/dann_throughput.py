@@ -28,6 +28,7 @@ from benchmarks import harness
 from kerasda import runner
 from kerasda.data import load_domain, pipeline
 from kerasda.models.builders import build_digits_dann
+from kerasda.networks.digits import INPUT_STANDARDIZATION_NAMES, input_standardization_from_name
 from kerasda.schedules import build_optimizer
 
 FLAGS = flags.FLAGS
@@ -41,7 +42,7 @@ flags.DEFINE_bool("xla", False, "jit_compile both the bare step and the loop.")
 flags.DEFINE_enum(
     "input_standardization",
     "image",
-    ["none", "image", "channel", "principal_colour"],
+    list(INPUT_STANDARDIZATION_NAMES),
     "As the app's flag (the cfg uses image).",
 )
 flags.DEFINE_integer("image_size", 28, "Input size, as the app's --image_size (config: 28).")
@@ -56,7 +57,7 @@ def _compiled_dann(image_size, padding):
         10,
         total_steps=10_000,
         padding=padding,
-        input_standardization=None if FLAGS.input_standardization == "none" else FLAGS.input_standardization,
+        input_standardization=input_standardization_from_name(FLAGS.input_standardization),
     )
     model.compile(optimizer=build_optimizer("sgd", 0.01, total_steps=10_000))
     return model

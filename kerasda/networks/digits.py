@@ -14,6 +14,13 @@ from kerasda.layers.standardization import input_standardization_layer
 
 PADDINGS = ("same", "valid")
 INPUT_STANDARDIZATIONS = (None, "image", "channel", "principal_colour")
+# The same settings as flag values: None is spelled "none".
+INPUT_STANDARDIZATION_NAMES = tuple(kind or "none" for kind in INPUT_STANDARDIZATIONS)
+
+
+def input_standardization_from_name(name):
+    """A flag value of `INPUT_STANDARDIZATION_NAMES` -> the `input_standardization` argument."""
+    return None if name == "none" else name
 
 
 def build_digits_feature_extractor(
